@@ -1,0 +1,472 @@
+"""The aiohttp application: the operator API, provider callbacks, health.
+
+Provider callbacks are the hot path: they are read by the instance's adapter,
+applied by the ledger and answered in the provider's own protocol, with
+nothing else in the way. Operator API errors are JSON with stable codes,
+rendered in one place (`_operator_error`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any, TypeVar
+
+import httpx
+import orjson
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from contracts.adapter import AdapterContext, Callback, CallbackAnswer, GameAdapter
+from contracts.errors import (
+    BadRequest,
+    BodyTooLarge,
+    GamegateError,
+    ProviderError,
+    UnknownCurrency,
+)
+from contracts.launch import Device, LaunchRequest, LaunchResult, Mode
+from contracts.money import CurrencyTable, Money
+from contracts.wallet import Operation, Status
+from gateway import clock
+from gateway.config import Config
+from gateway.db import Database, upgrade
+from gateway.ledger import Ledger, player_ref
+from gateway.metrics import Metrics, metrics_handler, metrics_middleware
+from gateway.plugins import AdapterRegistry
+from gateway.sessions import GameSession, Sessions
+
+log = structlog.get_logger(__name__)
+
+PlayerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+BodyT = TypeVar("BodyT", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Runtime:
+    """Everything the request handlers share for one configuration."""
+
+    config: Config
+    currencies: CurrencyTable
+    db: Database
+    ledger: Ledger
+    sessions: Sessions
+    adapters: dict[str, GameAdapter]
+    clients: list[httpx.AsyncClient]
+    metrics: Metrics
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+class OperatorError(Exception):
+    """An operator API request refused with an HTTP status and a stable code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SessionBody(_Body):
+    """The body of `POST /v1/sessions`: who plays which game, and how."""
+
+    player: PlayerId
+    game: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,9}$")]
+    mode: Mode = Mode.REAL
+    language: Annotated[str, StringConstraints(max_length=16)] = "en"
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    jurisdiction: Annotated[str, StringConstraints(max_length=16)] | None = None
+    device: Device = Device.DESKTOP
+    ip: Annotated[str, StringConstraints(max_length=64)] | None = None
+    lobby_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    cashier_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
+    provider: str | None = None
+
+
+class TransferBody(_Body):
+    """The body of `POST /v1/wallet/transfers`: money in or out, once per reference."""
+
+    player: PlayerId
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,9}$")]
+    amount: Annotated[str, StringConstraints(max_length=40)]
+    direction: Annotated[str, StringConstraints(pattern=r"^(credit|debit)$")]
+    reference: Reference = Field(description="the operator's idempotency key")
+
+
+def build_app(config: Config, registry: AdapterRegistry) -> web.Application:
+    """Build the gateway's application for one validated configuration."""
+    metrics = Metrics(providers=config.providers)
+    app = web.Application(
+        client_max_size=config.limits.max_body_bytes,
+        middlewares=[_request_id_middleware, metrics_middleware(metrics)],
+    )
+    app[RUNTIME] = _runtime(config, registry, metrics)
+    app.router.add_post("/v1/sessions", launch)
+    app.router.add_get("/v1/sessions/{session_id}", get_session)
+    app.router.add_post("/v1/wallet/transfers", transfer)
+    app.router.add_get("/v1/players/{player}/balance", get_balance)
+    app.router.add_route("*", "/providers/{instance}/{path:.*}", provider_callback)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler(metrics))
+    app.on_startup.append(_open)
+    app.on_cleanup.append(_close)
+
+    return app
+
+
+def _runtime(config: Config, registry: AdapterRegistry, metrics: Metrics) -> Runtime:
+    currencies = config.currency_table()
+    db = Database(config.database)
+    clients: list[httpx.AsyncClient] = []
+    adapters: dict[str, GameAdapter] = {}
+    for instance, provider in config.providers.items():
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(10.0, connect=3.0),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+        clients.append(client)
+        context = AdapterContext(instance=instance, currencies=currencies, http=client)
+        adapters[instance] = registry.get(provider.adapter).cls(
+            provider.settings, context
+        )
+
+    return Runtime(
+        config=config,
+        currencies=currencies,
+        db=db,
+        ledger=Ledger(db),
+        sessions=Sessions(db, timedelta(seconds=config.sessions.ttl_seconds)),
+        adapters=adapters,
+        clients=clients,
+        metrics=metrics,
+    )
+
+
+async def _open(app: web.Application) -> None:
+    runtime = app[RUNTIME]
+    upgrade(runtime.config.database)
+    runtime.db.open()
+    log.info(
+        "gateway.started",
+        providers=sorted(runtime.adapters),
+        wallet=runtime.config.wallet.mode,
+    )
+
+
+async def _close(app: web.Application) -> None:
+    runtime = app[RUNTIME]
+    for client in runtime.clients:
+        await client.aclose()
+    runtime.db.close()
+
+
+@web.middleware
+async def _request_id_middleware(request: web.Request, handler: Handler) -> Any:
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    structlog.contextvars.bind_contextvars(request_id=request_id[:64])
+    try:
+        response = await handler(request)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    response.headers["X-Request-Id"] = request_id[:64]
+
+    return response
+
+
+async def provider_callback(request: web.Request) -> web.Response:
+    """Verify, apply and answer one provider callback, in its own protocol."""
+    runtime = request.app[RUNTIME]
+    instance = request.match_info["instance"]
+    adapter = runtime.adapters.get(instance)
+    if adapter is None:
+        return _json(404, {"error": {"code": "unknown_provider", "message": instance}})
+
+    callback = Callback(
+        path=request.match_info["path"],
+        method=request.method,
+        headers=request.headers,
+        query=request.query,
+        body=b"",
+        remote=request.remote,
+    )
+    try:
+        callback = await _with_body(request, callback, adapter)
+        wallet_request = adapter.parse_callback(callback)
+    except GamegateError as error:
+        log.info("callback.refused", provider=instance, reason=error.code)
+        return _answer(adapter.render_error(callback, error))
+
+    try:
+        outcome = await runtime.ledger.apply(instance, adapter.profile, wallet_request)
+    except Exception:
+        log.exception("callback.failed", provider=instance)
+        failure = ProviderError("internal error", retryable=True)
+        return _answer(adapter.render_error(callback, failure))
+    runtime.metrics.record_outcome(instance, wallet_request, outcome)
+
+    return _answer(adapter.render_outcome(callback, wallet_request, outcome))
+
+
+async def _with_body(
+    request: web.Request, callback: Callback, adapter: GameAdapter
+) -> Callback:
+    if callback.path not in adapter.callback_paths:
+        raise BadRequest(f"no callback {callback.path[:64]!r} in this protocol")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyTooLarge("body larger than the configured limit") from None
+
+    return Callback(
+        path=callback.path,
+        method=callback.method,
+        headers=callback.headers,
+        query=callback.query,
+        body=body,
+        remote=callback.remote,
+    )
+
+
+def _answer(answer: CallbackAnswer) -> web.Response:
+    response = web.Response(
+        status=answer.status, body=answer.body, headers=answer.headers
+    )
+    response.content_type = answer.content_type
+
+    return response
+
+
+async def launch(request: web.Request) -> web.Response:
+    """Launch a game for a player: route, record the session, ask the provider."""
+    runtime = request.app[RUNTIME]
+    try:
+        operator = _operator(request, runtime)
+        body = await _parse(request, SessionBody)
+        _check_currency(runtime.currencies, body.currency)
+        instance = _route(runtime, body)
+        session, result = await _launch(runtime, operator, instance, body)
+    except OperatorError as error:
+        return _operator_error(error)
+
+    log.info("session.opened", provider=instance, session_id=session.id)
+    return _json(
+        201,
+        {
+            "url": result.url,
+            "session_id": session.id,
+            "provider": instance,
+            "expires_at": clock.to_text(session.expires_at),
+        },
+    )
+
+
+async def _launch(
+    runtime: Runtime, operator: str, instance: str, body: SessionBody
+) -> tuple[GameSession, LaunchResult]:
+    await runtime.ledger.open_account(operator, body.player, body.currency)
+    session = await runtime.sessions.open(
+        operator=operator,
+        player=body.player,
+        provider=instance,
+        game=body.game,
+        currency=body.currency,
+        mode=body.mode,
+    )
+    launch_request = LaunchRequest(
+        session_token=session.token,
+        player=player_ref(operator, body.player),
+        **body.model_dump(exclude={"player", "provider"}),
+    )
+    try:
+        result = await runtime.adapters[instance].launch(launch_request)
+    except ProviderError as error:
+        log.warning("session.launch_failed", provider=instance, reason=error.message)
+        status = 503 if error.retryable else 502
+        raise OperatorError(status, "provider_error", error.message) from None
+
+    return session, result
+
+
+def _route(runtime: Runtime, body: SessionBody) -> str:
+    if body.provider is not None:
+        if body.provider not in runtime.adapters:
+            raise OperatorError(
+                404, "unknown_provider", f"no provider {body.provider!r}"
+            )
+        return body.provider
+    for rule in runtime.config.routes.games:
+        if rule.matches(body.game):
+            return rule.use
+
+    raise OperatorError(404, "unknown_game", f"no route serves game {body.game!r}")
+
+
+async def get_session(request: web.Request) -> web.Response:
+    """Return one of the operator's game sessions."""
+    runtime = request.app[RUNTIME]
+    try:
+        operator = _operator(request, runtime)
+        session = await runtime.sessions.get(request.match_info["session_id"])
+        if session is None or session.operator != operator:
+            raise OperatorError(404, "unknown_session", "no such session")
+    except OperatorError as error:
+        return _operator_error(error)
+
+    return _json(
+        200,
+        {
+            "session_id": session.id,
+            "player": session.player,
+            "provider": session.provider,
+            "game": session.game,
+            "currency": session.currency,
+            "mode": session.mode.value,
+            "created_at": clock.to_text(session.created_at),
+            "expires_at": clock.to_text(session.expires_at),
+        },
+    )
+
+
+async def transfer(request: web.Request) -> web.Response:
+    """Credit or debit a built-in balance once per operator reference."""
+    runtime = request.app[RUNTIME]
+    try:
+        operator = _operator(request, runtime)
+        body = await _parse(request, TransferBody)
+        money = _money(runtime.currencies, body.amount, body.currency)
+        operation = Operation.CREDIT if body.direction == "credit" else Operation.DEBIT
+        outcome = await runtime.ledger.transfer(
+            operator,
+            body.player,
+            operation=operation,
+            amount=money,
+            currency=body.currency,
+            reference=body.reference,
+        )
+        if outcome.status is not Status.OK:
+            raise OperatorError(409, outcome.status.value, outcome.message)
+    except OperatorError as error:
+        return _operator_error(error)
+
+    return _json(
+        200,
+        {
+            "player": body.player,
+            "currency": body.currency,
+            "balance": _formatted(runtime.currencies, outcome.balance, body.currency),
+            "replay": outcome.operations[0].replay,
+            "transaction_id": outcome.operations[0].gateway_transaction_id,
+        },
+    )
+
+
+async def get_balance(request: web.Request) -> web.Response:
+    """Return a player's built-in balance in one currency."""
+    runtime = request.app[RUNTIME]
+    try:
+        operator = _operator(request, runtime)
+        currency = request.query.get("currency", "")
+        _check_currency(runtime.currencies, currency)
+        player = request.match_info["player"]
+        minor = await runtime.ledger.balance(operator, player, currency)
+        if minor is None:
+            raise OperatorError(404, "unknown_player", "no balance in that currency")
+    except OperatorError as error:
+        return _operator_error(error)
+
+    return _json(
+        200,
+        {
+            "player": player,
+            "currency": currency,
+            "balance": _formatted(runtime.currencies, minor, currency),
+        },
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Answer that the process is alive."""
+    return _json(200, {"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Answer whether the database answers."""
+    try:
+        await request.app[RUNTIME].db.one("SELECT 1")
+    except Exception:
+        return _json(503, {"status": "unavailable"})
+    return _json(200, {"status": "ready"})
+
+
+def _operator(request: web.Request, runtime: Runtime) -> str:
+    header = request.headers.get("Authorization", "")
+    key = header.removeprefix("Bearer ").strip() or request.headers.get("X-Api-Key", "")
+    for operator in runtime.config.operators:
+        for candidate in operator.api_keys:
+            if hmac.compare_digest(candidate.get_secret_value().encode(), key.encode()):
+                return operator.name
+
+    raise OperatorError(401, "unauthorized", "missing or unknown API key")
+
+
+async def _parse(request: web.Request, model: type[BodyT]) -> BodyT:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise OperatorError(413, "body_too_large", "body larger than allowed") from None
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "body"
+        raise OperatorError(400, "bad_request", f"{where}: {problem['msg']}") from None
+
+
+def _check_currency(currencies: CurrencyTable, currency: str) -> None:
+    if not currencies.knows(currency):
+        raise OperatorError(
+            400, "unknown_currency", f"unknown currency {currency[:16]!r}"
+        )
+
+
+def _money(currencies: CurrencyTable, amount: str, currency: str) -> int:
+    _check_currency(currencies, currency)
+    try:
+        return currencies.parse(amount, currency).minor
+    except (BadRequest, UnknownCurrency) as error:
+        raise OperatorError(400, error.code, error.message) from None
+
+
+def _formatted(
+    currencies: CurrencyTable, minor: int | None, currency: str
+) -> str | None:
+    if minor is None:
+        return None
+    return currencies.format(Money(minor, currency))
+
+
+def _operator_error(error: OperatorError) -> web.Response:
+    return _json(
+        error.status, {"error": {"code": error.code, "message": error.message}}
+    )
+
+
+def _json(status: int, payload: object) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps(payload), content_type="application/json"
+    )

@@ -1,0 +1,112 @@
+"""The `gamegate` command: serve, migrate, list adapters, run the demo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from aiohttp import web
+
+from contracts.errors import ConfigError
+from gateway import db
+from gateway.config import Config, load_config
+from gateway.logs import configure_logging
+from gateway.plugins import AdapterRegistry, load_adapters
+
+CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The gateway's YAML config file.",
+)
+
+
+def _load(config_path: Path) -> tuple[Config, AdapterRegistry]:
+    try:
+        registry = load_adapters()
+        config = load_config(config_path, registry)
+        if config.plugins is not None:
+            registry = load_adapters(allow=config.plugins)
+            config = load_config(config_path, registry)
+    except ConfigError as error:
+        click.echo(f"gamegate: invalid config: {error.message}", err=True)
+        sys.exit(2)
+
+    return config, registry
+
+
+@click.group()
+@click.version_option(package_name="gamegate")
+def main() -> None:
+    """gamegate: one normalized gateway in front of every game provider."""
+
+
+@main.command()
+@CONFIG
+@click.option("--host", help="Override listen.host from the config.")
+@click.option("--port", type=int, help="Override listen.port from the config.")
+def serve(config_path: Path, host: str | None, port: int | None) -> None:
+    """Run the gateway until interrupted."""
+    from gateway.app import build_app
+
+    config, registry = _load(config_path)
+    configure_logging(config.logging.format, config.logging.level)
+    app = build_app(config, registry)
+    web.run_app(
+        app,
+        host=host or config.listen.host,
+        port=config.listen.port if port is None else port,
+        access_log=None,
+        print=None,
+    )
+
+
+@main.group(name="db")
+def database() -> None:
+    """Manage the gateway's database."""
+
+
+@database.command()
+@CONFIG
+def upgrade(config_path: Path) -> None:
+    """Apply every pending migration to the configured database."""
+    config, _ = _load(config_path)
+    applied = db.upgrade(config.database)
+    click.echo(f"applied {len(applied)} migration(s)" if applied else "up to date")
+
+
+@main.command()
+def adapters() -> None:
+    """List the installed adapters, their versions and capabilities."""
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        registry = load_adapters()
+    except ConfigError as error:
+        click.echo(f"gamegate: {error.message}", err=True)
+        sys.exit(2)
+    table = Table("adapter", "version", "contract", "operations", "signature", "from")
+    for loaded in registry:
+        capabilities = loaded.cls.capabilities
+        table.add_row(
+            loaded.name,
+            loaded.version,
+            loaded.cls.contract_version,
+            ", ".join(sorted(op.value for op in capabilities.operations)),
+            capabilities.signature,
+            f"{loaded.distribution or loaded.plugin}: {loaded.origin}",
+        )
+    Console().print(table)
+
+
+@main.command()
+@click.option("--rounds", default=20, show_default=True, help="Rounds to play.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the studio's RNG.")
+def demo(rounds: int, seed: int) -> None:
+    """Play real rounds through the gateway against the studio simulator."""
+    from gateway.demo import run_demo
+
+    sys.exit(run_demo(rounds=rounds, seed=seed))

@@ -1,0 +1,283 @@
+"""`gamegate demo`: real rounds over loopback HTTP, then a check of the ledger.
+
+The demo starts the gateway on the embedded default (a SQLite file in a
+temporary folder, the built-in wallet), funds a demo player through the
+operator API, starts the studio simulator, launches a game through
+`POST /v1/sessions` and lets the studio play rounds with signed callbacks,
+including a retransmitted callback and a rollback after a refused bet. It
+then checks that the ledger balances and exits non-zero if it does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from aiohttp import web
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from contracts.money import CurrencyTable, Money
+from examples.softswiss_simulator.client import DEFAULT_GAME, RoundRecord, StudioClient
+from examples.softswiss_simulator.studio import run_simulator
+from gateway.app import RUNTIME, build_app
+from gateway.config import Config, parse_config
+from gateway.ledger import player_ref
+from gateway.logs import configure_logging
+from gateway.plugins import load_adapters
+
+OPERATOR = "demo-casino"
+PLAYER = "demo-player"
+PROVIDER = "studio-direct"
+CURRENCY = "EUR"
+FUNDING = "50.00"
+
+
+@dataclass
+class Checks:
+    """The demo's verdicts, each a sentence and whether it held."""
+
+    results: list[tuple[str, bool]] = field(default_factory=list)
+
+    def add(self, sentence: str, held: bool) -> None:
+        """Record one check."""
+        self.results.append((sentence, held))
+
+    @property
+    def passed(self) -> bool:
+        """Whether every check held."""
+        return all(held for _, held in self.results)
+
+
+def run_demo(rounds: int = 20, seed: int = 7, console: Console | None = None) -> int:
+    """Play the demo and return the process exit code: 0 when the ledger balances."""
+    configure_logging("console", "warning")
+    console = console or Console()
+
+    return asyncio.run(_demo(rounds, seed, console))
+
+
+async def _demo(rounds: int, seed: int, console: Console) -> int:
+    auth_token = secrets.token_hex(16)
+    api_key = secrets.token_urlsafe(24)
+    with tempfile.TemporaryDirectory(prefix="gamegate-demo-") as folder:
+        async with run_simulator(
+            auth_token, casino_id=OPERATOR, seed=seed
+        ) as studio_url:
+            config = _config(Path(folder), studio_url, auth_token, api_key)
+            app = build_app(config, load_adapters())
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, "127.0.0.1", 0)
+                await site.start()
+                gateway_url = _bound_url(runner)
+                console.print(f"gateway on {gateway_url}, studio on {studio_url}")
+                checks = await _play(
+                    app, gateway_url, api_key, auth_token, rounds, seed, console
+                )
+            finally:
+                await runner.cleanup()
+
+    for sentence, held in checks.results:
+        console.print(
+            f"[{'green' if held else 'red'}]{'ok  ' if held else 'FAIL'}[/] {sentence}"
+        )
+    return 0 if checks.passed else 1
+
+
+def _config(folder: Path, studio_url: str, auth_token: str, api_key: str) -> Config:
+    data = {
+        "database": f"sqlite:///{folder / 'gamegate.db'}",
+        "operators": [{"name": OPERATOR, "api_keys": [api_key]}],
+        "providers": {
+            PROVIDER: {
+                "adapter": "softswiss",
+                "base_url": studio_url,
+                "auth_token": auth_token,
+                "casino_id": OPERATOR,
+            }
+        },
+        "routes": {"games": [{"games": ["example-studio:*"], "use": PROVIDER}]},
+    }
+    return parse_config(data, load_adapters(), {})
+
+
+def _bound_url(runner: web.AppRunner) -> str:
+    for address in runner.addresses:
+        host, port = address[0], address[1]
+        return f"http://{host}:{port}"
+    raise RuntimeError("the gateway is not listening")
+
+
+async def _play(
+    app: web.Application,
+    gateway_url: str,
+    api_key: str,
+    auth_token: str,
+    rounds: int,
+    seed: int,
+    console: Console,
+) -> Checks:
+    checks = Checks()
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(base_url=gateway_url, headers=headers) as casino:
+        funding = await casino.post(
+            "/v1/wallet/transfers",
+            json={
+                "player": PLAYER,
+                "currency": CURRENCY,
+                "amount": FUNDING,
+                "direction": "credit",
+                "reference": "demo-funding-1",
+            },
+        )
+        checks.add(
+            "the operator API funded the demo player", funding.status_code == 200
+        )
+        launch = await casino.post(
+            "/v1/sessions",
+            json={"player": PLAYER, "game": DEFAULT_GAME, "currency": CURRENCY},
+        )
+        launched = launch.status_code == 201
+        checks.add("POST /v1/sessions launched the game", launched)
+        if not launched:
+            console.print(launch.text)
+            return checks
+        console.print(f"launched {DEFAULT_GAME}: {launch.json()['url']}")
+
+        callback_url = f"{gateway_url}/providers/{PROVIDER}/"
+        async with StudioClient(callback_url, auth_token, seed=seed) as studio:
+            records, retransmitted = await _rounds(studio, rounds, console)
+        final = await casino.get(
+            f"/v1/players/{PLAYER}/balance", params={"currency": CURRENCY}
+        )
+
+    table = app[RUNTIME].currencies
+    again = {action_id for action_id, _ in retransmitted}
+    console.print(_round_table(records, again, table))
+    await _check_ledger(app, checks, records, retransmitted, final.json()["balance"])
+
+    return checks
+
+
+async def _rounds(
+    studio: StudioClient, rounds: int, console: Console
+) -> tuple[list[RoundRecord], list[tuple[str, bool]]]:
+    user_id = player_ref(OPERATOR, PLAYER)
+    records: list[RoundRecord] = []
+    retransmitted: list[tuple[str, bool]] = []
+    refused_at = rounds // 2
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("playing rounds", total=rounds)
+        for number in range(rounds):
+            balance = records[-1].balance_after if records else None
+            oversized = number == refused_at and balance is not None
+            bet = balance + 1 if oversized and balance is not None else None
+            record = await studio.play_round(user_id, CURRENCY, bet=bet)
+            records.append(record)
+            if number == 2:
+                retransmitted.append(await _retransmit(studio, record))
+            progress.advance(task)
+
+    return records, retransmitted
+
+
+async def _retransmit(studio: StudioClient, record: RoundRecord) -> tuple[str, bool]:
+    original = record.answers[0]
+    again = await studio.retransmit(original)
+    first = original.transaction(record.bet_action_id)
+    second = again.transaction(record.bet_action_id)
+    same = again.ok and first is not None and second is not None and first == second
+
+    return record.bet_action_id, same
+
+
+def _round_table(
+    records: list[RoundRecord], retransmitted: set[str], currencies: CurrencyTable
+) -> Table:
+    table = Table("#", "round", "bet", "win", "balance after", "note")
+    for number, record in enumerate(records, start=1):
+        note = "bet refused, rolled back" if record.refused else ""
+        if record.bet_action_id in retransmitted:
+            note = "bet retransmitted, answered as a replay"
+        table.add_row(
+            str(number),
+            record.round_id[-8:],
+            _money(currencies, record.bet),
+            _money(currencies, record.win) if record.win is not None else "-",
+            _money(currencies, record.balance_after),
+            note,
+        )
+    return table
+
+
+def _money(currencies: CurrencyTable, minor: int | None) -> str:
+    return "-" if minor is None else currencies.format(Money(minor, CURRENCY))
+
+
+async def _check_ledger(
+    app: web.Application,
+    checks: Checks,
+    records: list[RoundRecord],
+    retransmitted: list[tuple[str, bool]],
+    final_balance: str,
+) -> None:
+    runtime = app[RUNTIME]
+    currencies = runtime.currencies
+    start = currencies.parse(FUNDING, CURRENCY).minor
+    rows = await runtime.db.all(
+        "SELECT operation, state, amount, provider_transaction_id FROM transactions"
+        " WHERE provider = ?",
+        PROVIDER,
+    )
+    debits = sum(a for op, state, a, _ in rows if op == "debit" and state == "applied")
+    credits = sum(a for op, _, a, _ in rows if op == "credit")
+    final = currencies.parse(final_balance, CURRENCY).minor
+    expected = start + credits - debits
+    checks.add(
+        f"start {_money(currencies, start)} + credits {_money(currencies, credits)}"
+        f" - debits {_money(currencies, debits)} = final {_money(currencies, final)}",
+        expected == final,
+    )
+
+    studio_tally = start + sum(
+        (r.win or 0) - r.bet for r in records if not r.refused and r.answers[-1].ok
+    )
+    checks.add("the studio's own tally agrees with the gateway", studio_tally == final)
+    answered = [a for r in records for a in r.answers]
+    checks.add(
+        f"every one of {len(answered)} callbacks was answered and signed",
+        all(a.signed and (a.ok or a.code == 100) for a in answered),
+    )
+    checks.add(
+        "a refused bet was rolled back", any(r.rollback_action_id for r in records)
+    )
+    checks.add(
+        "the retransmitted callback was answered as the original, moving nothing",
+        bool(retransmitted) and all(same for _, same in retransmitted),
+    )
+    accepted = _accepted_action_ids(records)
+    recorded = [tx for op, _, _, tx in rows if op in ("debit", "credit", "rollback")]
+    checks.add(
+        f"no transaction applied twice: {len(recorded)} ledger rows,"
+        f" {len(accepted)} accepted actions",
+        sorted(recorded) == sorted(accepted),
+    )
+
+
+def _accepted_action_ids(records: list[RoundRecord]) -> list[str]:
+    accepted: list[str] = []
+    for record in records:
+        if record.refused:
+            ids = [record.rollback_action_id]
+        else:
+            ids = [record.bet_action_id, record.win_action_id]
+        accepted.extend(action_id for action_id in ids if action_id)
+
+    return accepted

@@ -1,0 +1,5 @@
+"""Run the `gamegate` command as `python -m gateway`."""
+
+from gateway.cli import main
+
+main()

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from contracts.errors import ConfigError
 from gateway import db
-from gateway.config import Config, load_config
+from gateway.config import Config, load_config, read_preamble
 from gateway.logs import configure_logging
 from gateway.plugins import AdapterRegistry, load_adapters
 
@@ -25,11 +25,10 @@ CONFIG = click.option(
 
 def _load(config_path: Path) -> tuple[Config, AdapterRegistry]:
     try:
-        registry = load_adapters()
+        preamble = read_preamble(config_path)
+        configure_logging(preamble.logging.format, preamble.logging.level)
+        registry = load_adapters(allow=preamble.plugins)
         config = load_config(config_path, registry)
-        if config.plugins is not None:
-            registry = load_adapters(allow=config.plugins)
-            config = load_config(config_path, registry)
     except ConfigError as error:
         click.echo(f"gamegate: invalid config: {error.message}", err=True)
         sys.exit(2)
@@ -52,7 +51,6 @@ def serve(config_path: Path, host: str | None, port: int | None) -> None:
     from gateway.app import build_app
 
     config, registry = _load(config_path)
-    configure_logging(config.logging.format, config.logging.level)
     app = build_app(config, registry)
     web.run_app(
         app,

@@ -160,20 +160,46 @@ class Config(BaseModel):
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
+class Preamble(BaseModel):
+    """The keys needed before adapters load: how to log, which plugins to load."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    logging: LoggingConfig = LoggingConfig()
+    plugins: list[str] | None = None
+
+
+def read_preamble(path: Path, environ: Mapping[str, str] | None = None) -> Preamble:
+    """Read only `logging` and `plugins`, so nothing is imported before them."""
+    data = _read(path)
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a mapping of keys at the top level")
+    environ = os.environ if environ is None else environ
+    wanted = {key: data[key] for key in ("logging", "plugins") if key in data}
+    try:
+        return Preamble.model_validate(_interpolate(wanted, environ, ""))
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
 def load_config(
     path: Path, registry: AdapterRegistry, environ: Mapping[str, str] | None = None
 ) -> Config:
     """Read, interpolate and validate a config file, or raise `ConfigError`."""
+    data = _read(path)
+
+    return parse_config(data, registry, os.environ if environ is None else environ)
+
+
+def _read(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
-
-    return parse_config(data, registry, os.environ if environ is None else environ)
 
 
 def parse_config(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -9,10 +10,11 @@ import click
 from aiohttp import web
 
 from contracts.errors import ConfigError
-from gateway import db
+from gateway import db, retention
 from gateway.config import Config, load_config, read_preamble
 from gateway.logs import configure_logging
 from gateway.plugins import AdapterRegistry, load_adapters
+from gateway.retention import Pruned
 
 CONFIG = click.option(
     "--config",
@@ -73,6 +75,27 @@ def upgrade(config_path: Path) -> None:
     config, _ = _load(config_path)
     applied = db.upgrade(config.database)
     click.echo(f"applied {len(applied)} migration(s)" if applied else "up to date")
+
+
+@database.command()
+@CONFIG
+def prune(config_path: Path) -> None:
+    """Delete settled ledger history older than `retention.days`."""
+    config, _ = _load(config_path)
+    pruned = asyncio.run(_prune(config))
+    click.echo(
+        f"pruned {pruned.transactions} transaction(s), {pruned.rounds} round(s),"
+        f" {pruned.sessions} session(s) older than {config.retention.days} days"
+    )
+
+
+async def _prune(config: Config) -> Pruned:
+    database = db.Database(config.database)
+    database.open()
+    try:
+        return await retention.prune(database, config.retention.days)
+    finally:
+        database.close()
 
 
 @main.command()

@@ -31,6 +31,7 @@ from contracts.adapter import AdapterConfig
 from contracts.errors import ConfigError
 from contracts.money import CurrencyTable
 from gateway.plugins import AdapterRegistry
+from gateway.retention import DEFAULT_RETENTION_DAYS
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
@@ -62,6 +63,12 @@ class SessionsConfig(_Strict):
     """How long a launched game session lasts."""
 
     ttl_seconds: int = Field(default=12 * 3600, ge=60)
+
+
+class RetentionConfig(_Strict):
+    """How long settled ledger history is kept before `gamegate db prune`."""
+
+    days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=130)
 
 
 class LoggingConfig(_Strict):
@@ -122,6 +129,7 @@ class Config(BaseModel):
     currencies: dict[str, int] = Field(default_factory=dict)
     limits: LimitsConfig = LimitsConfig()
     sessions: SessionsConfig = SessionsConfig()
+    retention: RetentionConfig = RetentionConfig()
     logging: LoggingConfig = LoggingConfig()
     plugins: list[str] | None = None
     operators: list[OperatorConfig] = Field(min_length=1)

@@ -24,6 +24,7 @@ def registry() -> AdapterRegistry:
 
 
 def example() -> dict[str, object]:
+    """Return the example config as data."""
     data: dict[str, object] = yaml.safe_load(EXAMPLE.read_text())
     return data
 
@@ -41,6 +42,7 @@ def test_example_config_loads_with_secrets_from_the_environment(
 
 
 def edit(path: str, value: object) -> dict[str, object]:
+    """Return the example config with one key set, or removed by KeyError."""
     data = example()
     *parents, last = path.split(".")
     node: object = data

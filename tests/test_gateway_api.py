@@ -62,6 +62,7 @@ async def client(
 
 
 async def fund(client: TestClient[Any, Any], amount: str = "10.00") -> None:
+    """Credit the test player through the operator API."""
     response = await client.post(
         "/v1/wallet/transfers",
         headers=AUTH,
@@ -77,6 +78,7 @@ async def fund(client: TestClient[Any, Any], amount: str = "10.00") -> None:
 
 
 async def balance(client: TestClient[Any, Any]) -> str:
+    """Return the test player's balance as the operator API shows it."""
     response = await client.get(
         "/v1/players/player-1/balance", params={"currency": "EUR"}, headers=AUTH
     )
@@ -85,6 +87,7 @@ async def balance(client: TestClient[Any, Any]) -> str:
 
 
 async def ledger_rows(client: TestClient[Any, Any]) -> int:
+    """Return how many ledger rows the studio instance has."""
     row = await client.app[RUNTIME].db.one(
         "SELECT count(*) FROM transactions WHERE provider = 'studio-direct'"
     )
@@ -95,6 +98,7 @@ async def ledger_rows(client: TestClient[Any, Any]) -> int:
 async def play(
     client: TestClient[Any, Any], body: bytes, *, sign: str | None = None
 ) -> tuple[int, dict[str, Any]]:
+    """Send a signed /play callback and return its status and document."""
     signature = hmac_sha256_hex(TOKEN, body) if sign is None else sign
     response = await client.post(
         "/providers/studio-direct/play",
@@ -107,6 +111,7 @@ async def play(
 
 
 def bet(amount: object, action_id: str = "a1", currency: str = "EUR") -> bytes:
+    """Return a /play body with one bet."""
     return orjson.dumps(
         {
             "user_id": USER,

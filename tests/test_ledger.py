@@ -26,10 +26,12 @@ PLAYER = player_ref("casino-a", "player-1")
 
 
 def debit(tx: str, amount: int) -> WalletOperation:
+    """Return a debit operation."""
     return WalletOperation(operation=Operation.DEBIT, transaction_id=tx, amount=amount)
 
 
 def credit(tx: str, amount: int, ref: str | None = None) -> WalletOperation:
+    """Return a win credit, optionally naming its debit."""
     return WalletOperation(
         operation=Operation.CREDIT,
         transaction_id=tx,
@@ -40,6 +42,7 @@ def credit(tx: str, amount: int, ref: str | None = None) -> WalletOperation:
 
 
 def rollback(tx: str, original: str) -> WalletOperation:
+    """Return a rollback of `original`."""
     return WalletOperation(
         operation=Operation.ROLLBACK,
         transaction_id=tx,
@@ -50,6 +53,7 @@ def rollback(tx: str, original: str) -> WalletOperation:
 def request(
     *ops: WalletOperation, round_id: str = "r1", **fields: object
 ) -> WalletRequest:
+    """Return a request of the test player in round `round_id`."""
     values: dict[str, object] = {
         "player": PLAYER,
         "currency": "EUR",
@@ -62,6 +66,7 @@ def request(
 
 
 async def funded(ledger: Ledger, amount: int = 1000) -> None:
+    """Fund the test player through an operator transfer."""
     await ledger.transfer(
         "casino-a",
         "player-1",
@@ -73,6 +78,7 @@ async def funded(ledger: Ledger, amount: int = 1000) -> None:
 
 
 async def balance(ledger: Ledger) -> int | None:
+    """Return the test player's EUR balance."""
     return await ledger.balance("casino-a", "player-1", "EUR")
 
 

@@ -177,7 +177,8 @@ def test_sigkill_mid_burst_then_retries_apply_every_callback_exactly_once(
     )
     with sqlite3.connect(database) as connection:
         rows = connection.execute(
-            "SELECT operation, amount FROM transactions WHERE provider = 'studio-direct'"
+            "SELECT operation, amount FROM transactions"
+            " WHERE provider = 'studio-direct'"
         ).fetchall()
         (balance,) = connection.execute("SELECT amount FROM balances").fetchone()
 

@@ -160,7 +160,7 @@ def _runtime(config: Config, registry: AdapterRegistry, metrics: Metrics) -> Run
 async def _open(app: web.Application) -> None:
     runtime = app[RUNTIME]
     upgrade(runtime.config.database)
-    runtime.db.open()
+    await runtime.db.open()
     log.info(
         "gateway.started",
         providers=sorted(runtime.adapters),
@@ -172,7 +172,7 @@ async def _close(app: web.Application) -> None:
     runtime = app[RUNTIME]
     for client in runtime.clients:
         await client.aclose()
-    runtime.db.close()
+    await runtime.db.close()
 
 
 @web.middleware

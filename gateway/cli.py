@@ -91,11 +91,11 @@ def prune(config_path: Path) -> None:
 
 async def _prune(config: Config) -> Pruned:
     database = db.Database(config.database)
-    database.open()
+    await database.open()
     try:
         return await retention.prune(database, config.retention.days)
     finally:
-        database.close()
+        await database.close()
 
 
 @main.command()

@@ -22,7 +22,11 @@ the built-in wallet, and answers with a `WalletOutcome`. The rules:
   ends are taken on expired sessions and for blocked players.
 - Zero amounts are valid and recorded; a closed round takes no new money.
 - Balances never go below zero, and operations on one balance are serialized
-  by the database's write lock.
+  by the database: SQLite's write lock, or PostgreSQL's lock on the balance
+  row, taken when the request first reads it.
+- Two requests recording the same new transaction id at once end as one
+  applied and the other judged again after it: a replay or a mismatch, never
+  an error.
 
 A refused request writes nothing: refusals are answered, not recorded, so the
 same request sent again is judged afresh.
@@ -47,7 +51,7 @@ from contracts.wallet import (
     WalletRequest,
 )
 from gateway import clock
-from gateway.db import Database, Transaction
+from gateway.db import Conflict, Database, Transaction
 
 APPLIED: Final = "applied"
 ROLLED_BACK: Final = "rolled_back"
@@ -59,6 +63,11 @@ OPERATOR_PROFILE: Final = Profile(credit_without_debit=True)
 _FIND_TRANSACTION = (
     "SELECT id, operation, player_id, amount, round_id, fingerprint, state,"
     " processed_at FROM transactions WHERE provider = ? AND provider_transaction_id = ?"
+)
+_FIND_ACCOUNT = (
+    "SELECT p.id, p.blocked, b.amount FROM players p JOIN balances b"
+    " ON b.player_id = p.id AND b.currency = ?"
+    " WHERE p.operator = ? AND p.external_id = ?"
 )
 _INSERT_TRANSACTION = (
     "INSERT INTO transactions (provider, provider_transaction_id, operation,"
@@ -134,6 +143,7 @@ class Ledger:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._find_account = _FIND_ACCOUNT + db.lock_clause
 
     async def apply(
         self, provider: str, profile: Profile, request: WalletRequest
@@ -142,6 +152,16 @@ class Ledger:
         if not request.operations and not request.round_closed:
             return await self._balance(request)
 
+        try:
+            return await self._apply(provider, profile, request)
+        except Conflict:
+            # Another process recorded one of these transaction ids between our
+            # look-up and our insert; judged again, the request sees its row.
+            return await self._apply(provider, profile, request)
+
+    async def _apply(
+        self, provider: str, profile: Profile, request: WalletRequest
+    ) -> WalletOutcome:
         before: int | None = None
         try:
             async with self._db.transaction() as tx:
@@ -266,19 +286,16 @@ class Ledger:
         ref = split_player_ref(request.player)
         if ref is None:
             raise Refused(Status.UNKNOWN_PLAYER, None, "unknown player")
-        row = await tx.one(
-            "SELECT p.id, p.blocked, b.amount FROM players p LEFT JOIN balances b"
-            " ON b.player_id = p.id AND b.currency = ?"
-            " WHERE p.operator = ? AND p.external_id = ?",
-            request.currency,
-            *ref,
-        )
-        if row is None:
-            raise Refused(Status.UNKNOWN_PLAYER, None, "unknown player")
-        if row[2] is None:
-            raise Refused(Status.WRONG_CURRENCY, None, "no balance in that currency")
+        row = await tx.one(self._find_account, request.currency, *ref)
+        if row is not None:
+            return int(row[0]), bool(row[1]), int(row[2])
 
-        return int(row[0]), bool(row[1]), int(row[2])
+        player = await tx.one(
+            "SELECT id FROM players WHERE operator = ? AND external_id = ?", *ref
+        )
+        if player is None:
+            raise Refused(Status.UNKNOWN_PLAYER, None, "unknown player")
+        raise Refused(Status.WRONG_CURRENCY, None, "no balance in that currency")
 
 
 async def _apply_one(batch: _Batch, op: WalletOperation) -> OperationOutcome:

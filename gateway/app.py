@@ -33,12 +33,14 @@ from contracts.launch import Device, LaunchRequest, LaunchResult, Mode
 from contracts.money import CurrencyTable, Money
 from contracts.wallet import Operation, Status
 from gateway import clock
-from gateway.config import Config
+from gateway.config import Config, OperatorWalletConfig
 from gateway.db import Database, upgrade
 from gateway.ledger import Ledger, player_ref
 from gateway.metrics import Metrics, metrics_handler, metrics_middleware
+from gateway.operator_wallet import OperatorWalletClient
 from gateway.plugins import AdapterRegistry
 from gateway.sessions import GameSession, Sessions
+from gateway.settlement import RemoteWallet
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +63,7 @@ class Runtime:
     adapters: dict[str, GameAdapter]
     clients: list[httpx.AsyncClient]
     metrics: Metrics
+    remote_wallet: RemoteWallet | None = None
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -145,11 +148,13 @@ def _runtime(config: Config, registry: AdapterRegistry, metrics: Metrics) -> Run
             provider.settings, context
         )
 
+    remote_wallet = remote_wallet_for(config, db)
     return Runtime(
         config=config,
         currencies=currencies,
         db=db,
-        ledger=Ledger(db),
+        ledger=Ledger(db, remote_wallet),
+        remote_wallet=remote_wallet,
         sessions=Sessions(db, timedelta(seconds=config.sessions.ttl_seconds)),
         adapters=adapters,
         clients=clients,
@@ -157,10 +162,27 @@ def _runtime(config: Config, registry: AdapterRegistry, metrics: Metrics) -> Run
     )
 
 
+def remote_wallet_for(config: Config, db: Database) -> RemoteWallet | None:
+    """Return the casino's wallet when the config names one, else None."""
+    wallet = config.wallet
+    if not isinstance(wallet, OperatorWalletConfig):
+        return None
+    client = OperatorWalletClient(
+        wallet.url,
+        wallet.secret.get_secret_value(),
+        deadline=wallet.deadline_seconds,
+        attempts=wallet.attempts,
+    )
+
+    return RemoteWallet(db, client)
+
+
 async def _open(app: web.Application) -> None:
     runtime = app[RUNTIME]
     upgrade(runtime.config.database)
     await runtime.db.open()
+    if runtime.remote_wallet is not None:
+        await runtime.remote_wallet.start()
     log.info(
         "gateway.started",
         providers=sorted(runtime.adapters),
@@ -172,6 +194,8 @@ async def _close(app: web.Application) -> None:
     runtime = app[RUNTIME]
     for client in runtime.clients:
         await client.aclose()
+    if runtime.remote_wallet is not None:
+        await runtime.remote_wallet.close()
     await runtime.db.close()
 
 
@@ -347,6 +371,10 @@ async def transfer(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
         operator = _operator(request, runtime)
+        if runtime.remote_wallet is not None:
+            raise OperatorError(
+                409, "operator_wallet", "balances live in the casino's own wallet"
+            )
         body = await _parse(request, TransferBody)
         money = _money(runtime.currencies, body.amount, body.currency)
         operation = Operation.CREDIT if body.direction == "credit" else Operation.DEBIT

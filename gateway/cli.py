@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -11,10 +12,11 @@ from aiohttp import web
 
 from contracts.errors import ConfigError
 from gateway import db, retention
-from gateway.config import Config, load_config, read_preamble
+from gateway.config import Config, OperatorWalletConfig, load_config, read_preamble
 from gateway.logs import configure_logging
 from gateway.plugins import AdapterRegistry, load_adapters
 from gateway.retention import Pruned
+from gateway.settlement import Reconciled
 
 CONFIG = click.option(
     "--config",
@@ -95,6 +97,44 @@ async def _prune(config: Config) -> Pruned:
     try:
         return await retention.prune(database, config.retention.days)
     finally:
+        await database.close()
+
+
+@main.command()
+@CONFIG
+@click.option(
+    "--older-than",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Only rows pending for longer than this many seconds.",
+)
+def reconcile(config_path: Path, older_than: float) -> None:
+    """Resolve operations whose answer from the casino's wallet never came."""
+    config, _ = _load(config_path)
+    if not isinstance(config.wallet, OperatorWalletConfig):
+        click.echo("gamegate: reconcile needs wallet.mode: operator", err=True)
+        sys.exit(2)
+    done = asyncio.run(_reconcile(config, older_than))
+    click.echo(
+        f"applied {done.applied}, fenced {done.fenced},"
+        f" still pending {done.still_pending}"
+    )
+    sys.exit(1 if done.still_pending else 0)
+
+
+async def _reconcile(config: Config, older_than: float) -> Reconciled:
+    from gateway.app import remote_wallet_for
+
+    database = db.Database(config.database)
+    await database.open()
+    wallet = remote_wallet_for(config, database)
+    assert wallet is not None  # checked by the caller
+    await wallet.start()
+    try:
+        return await wallet.reconcile(timedelta(seconds=older_than))
+    finally:
+        await wallet.close()
         await database.close()
 
 

@@ -40,10 +40,36 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class WalletConfig(_Strict):
-    """Where balances live; the built-in wallet is the embedded default."""
+class BuiltinWalletConfig(_Strict):
+    """Balances live in the gateway's own database: the embedded default."""
 
     mode: Literal["builtin"] = "builtin"
+
+
+class OperatorWalletConfig(_Strict):
+    """Balances live in the casino's own wallet, called over signed HTTP.
+
+    `deadline_seconds` bounds each call, retries included; keep it inside the
+    providers' own callback timeouts so the gateway still answers in time.
+    """
+
+    mode: Literal["operator"]
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+")]
+    secret: SecretStr
+    deadline_seconds: float = Field(default=2.5, gt=0, le=30)
+    attempts: int = Field(default=3, ge=1, le=10)
+
+    @field_validator("secret")
+    @classmethod
+    def _long_secret(cls, secret: SecretStr) -> SecretStr:
+        if len(secret.get_secret_value()) < 16:
+            raise ValueError("the wallet secret must be at least 16 characters")
+        return secret
+
+
+WalletConfig = Annotated[
+    BuiltinWalletConfig | OperatorWalletConfig, Field(discriminator="mode")
+]
 
 
 class ListenConfig(_Strict):
@@ -125,7 +151,7 @@ class Config(BaseModel):
 
     database: str = "sqlite:///gamegate.db"
     listen: ListenConfig = ListenConfig()
-    wallet: WalletConfig = WalletConfig()
+    wallet: WalletConfig = BuiltinWalletConfig()
     currencies: dict[str, int] = Field(default_factory=dict)
     limits: LimitsConfig = LimitsConfig()
     sessions: SessionsConfig = SessionsConfig()

@@ -34,9 +34,12 @@ same request sent again is judged afresh.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import orjson
 
@@ -53,7 +56,11 @@ from contracts.wallet import (
 from gateway import clock
 from gateway.db import Conflict, Database, Transaction
 
+if TYPE_CHECKING:
+    from gateway.settlement import RemoteWallet
+
 APPLIED: Final = "applied"
+PENDING: Final = "pending"  # sent to the casino's wallet, its outcome not yet known
 ROLLED_BACK: Final = "rolled_back"
 VOID: Final = "void"  # rolled back before it arrived; its content is filled in later
 UNKNOWN: Final = "unknown"  # the operation of a void whose original never came
@@ -101,6 +108,40 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Pending:
+    """An operation recorded in the ledger and still to be sent to the wallet.
+
+    `key` is the idempotency key the casino's wallet sees, derived from the
+    ledger row, so every retry and every reconciliation sends the same one.
+    `original_row_id` and `original_amount` describe the transaction a
+    rollback undoes. `fresh` is False for a row an earlier request left
+    pending.
+    """
+
+    row_id: int
+    operation: WalletOperation
+    fresh: bool
+    original_row_id: int | None = None
+    original_amount: int = 0
+
+    @property
+    def key(self) -> str:
+        """The idempotency key of this operation at the casino's wallet."""
+        return wallet_key(self.row_id)
+
+    @property
+    def original_key(self) -> str:
+        """The idempotency key of the transaction a rollback undoes."""
+        assert self.original_row_id is not None  # only rollbacks have an original
+        return wallet_key(self.original_row_id)
+
+
+def wallet_key(row_id: int) -> str:
+    """Return the casino wallet's idempotency key for a ledger row."""
+    return f"gg-{row_id}"
+
+
+@dataclass(frozen=True, slots=True)
 class _Stored:
     id: int
     operation: str
@@ -124,6 +165,7 @@ class _Batch:
         player_id: int,
         blocked: bool,
         balance: int,
+        remote: bool = False,
     ) -> None:
         self.tx = tx
         self.provider = provider
@@ -136,19 +178,38 @@ class _Batch:
         self.now_text = clock.to_text(self.now)
         self.debit_checked = False
         self.answer_status = Status.OK
+        self.remote = remote
+        self.pending: list[Pending] = []
 
 
 class Ledger:
-    """Applies wallet requests with every money rule, against the built-in wallet."""
+    """Applies wallet requests with every money rule.
 
-    def __init__(self, db: Database) -> None:
+    Balances live in the built-in wallet (the `balances` table) unless a
+    `RemoteWallet` is given: then the rules are still checked and recorded
+    here, and each money movement is sent to the casino's wallet with an
+    idempotency key derived from its ledger row.
+    """
+
+    def __init__(self, db: Database, wallet: RemoteWallet | None = None) -> None:
         self._db = db
+        self._wallet = wallet
         self._find_account = _FIND_ACCOUNT + db.lock_clause
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def apply(
         self, provider: str, profile: Profile, request: WalletRequest
     ) -> WalletOutcome:
         """Apply a request's operations in order, all or none, and answer it."""
+        if self._wallet is not None:
+            async with self._player_lock(request.player):
+                return await self._apply_guarded(provider, profile, request)
+
+        return await self._apply_guarded(provider, profile, request)
+
+    async def _apply_guarded(
+        self, provider: str, profile: Profile, request: WalletRequest
+    ) -> WalletOutcome:
         if not request.operations and not request.round_closed:
             return await self._balance(request)
 
@@ -159,6 +220,18 @@ class Ledger:
             # look-up and our insert; judged again, the request sees its row.
             return await self._apply(provider, profile, request)
 
+    @asynccontextmanager
+    async def _player_lock(self, player: str) -> AsyncIterator[None]:
+        # The casino's wallet is called outside any database transaction, so
+        # one process keeps a player's requests in order with a lock of its own.
+        lock = self._locks.setdefault(player, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and self._locks.get(player) is lock:
+                del self._locks[player]
+
     async def _apply(
         self, provider: str, profile: Profile, request: WalletRequest
     ) -> WalletOutcome:
@@ -167,12 +240,19 @@ class Ledger:
             async with self._db.transaction() as tx:
                 player_id, blocked, before = await self._account(tx, request)
                 batch = _Batch(
-                    tx, provider, profile, request, player_id, blocked, before
+                    tx,
+                    provider,
+                    profile,
+                    request,
+                    player_id,
+                    blocked,
+                    before,
+                    remote=self._wallet is not None,
                 )
                 outcomes = [await _apply_one(batch, op) for op in request.operations]
-                if request.round_closed and request.round_id:
+                if request.round_closed and request.round_id and not batch.remote:
                     await _close_round(batch, request.round_id)
-                if batch.balance != before:
+                if batch.balance != before and not batch.remote:
                     await _store_balance(batch)
         except Refused as refusal:
             return WalletOutcome(
@@ -183,6 +263,15 @@ class Ledger:
                 message=refusal.message,
             )
 
+        if self._wallet is not None:
+            return await self._wallet.settle(
+                provider,
+                request,
+                batch.player_id,
+                batch.pending,
+                outcomes,
+                batch.answer_status,
+            )
         return WalletOutcome(
             status=batch.answer_status,
             currency=request.currency,
@@ -255,6 +344,12 @@ class Ledger:
 
     async def balance(self, operator: str, player: str, currency: str) -> int | None:
         """Return a player's balance in minor units, or None if there is none."""
+        if self._wallet is not None:
+            request = WalletRequest(
+                player=player_ref(operator, player), currency=currency
+            )
+            outcome = await self._wallet.balance(request)
+            return outcome.balance if outcome.status is Status.OK else None
         row = await self._db.one(
             "SELECT b.amount FROM balances b JOIN players p ON p.id = b.player_id"
             " WHERE p.operator = ? AND p.external_id = ? AND b.currency = ?",
@@ -265,6 +360,8 @@ class Ledger:
         return None if row is None else int(row[0])
 
     async def _balance(self, request: WalletRequest) -> WalletOutcome:
+        if self._wallet is not None:
+            return await self._wallet.balance(request)
         try:
             async with self._db.transaction() as tx:
                 _, _, amount = await self._account(tx, request)
@@ -286,6 +383,8 @@ class Ledger:
         ref = split_player_ref(request.player)
         if ref is None:
             raise Refused(Status.UNKNOWN_PLAYER, None, "unknown player")
+        if self._wallet is not None:
+            return await _remote_account(tx, ref)
         row = await tx.one(self._find_account, request.currency, *ref)
         if row is not None:
             return int(row[0]), bool(row[1]), int(row[2])
@@ -296,6 +395,18 @@ class Ledger:
         if player is None:
             raise Refused(Status.UNKNOWN_PLAYER, None, "unknown player")
         raise Refused(Status.WRONG_CURRENCY, None, "no balance in that currency")
+
+
+async def _remote_account(
+    tx: Transaction, ref: tuple[str, str]
+) -> tuple[int, bool, int]:
+    row = await tx.one(
+        "SELECT id, blocked FROM players WHERE operator = ? AND external_id = ?", *ref
+    )
+    if row is None:
+        raise Refused(Status.UNKNOWN_PLAYER, None, "unknown player")
+
+    return int(row[0]), bool(row[1]), 0
 
 
 async def _apply_one(batch: _Batch, op: WalletOperation) -> OperationOutcome:
@@ -313,7 +424,7 @@ async def _apply_one(batch: _Batch, op: WalletOperation) -> OperationOutcome:
     if op.operation is Operation.END_ROUND:
         if batch.request.round_id:
             await _close_round(batch, batch.request.round_id)
-        return await _record(batch, op, fingerprint, amount=0)
+        return await _record(batch, op, fingerprint, amount=0, remote=False)
 
     return OperationOutcome(
         transaction_id=op.transaction_id,
@@ -346,6 +457,9 @@ async def _answer_known(
             op.transaction_id,
             "transaction id already used with different content",
         )
+    if stored.state == PENDING:
+        # The wallet's answer never came: send the same key again to learn it.
+        batch.pending.append(await _pending(batch, stored.id, op, fresh=False))
 
     return _outcome(op, stored.id, clock.from_text(stored.processed_at), replay=True)
 
@@ -357,7 +471,7 @@ async def _debit(
         await _check_player_and_session(batch, op)
         batch.debit_checked = True
     await _require_open_round(batch, op)
-    if op.amount > batch.balance:
+    if op.amount > batch.balance and not batch.remote:
         raise Refused(
             Status.INSUFFICIENT_FUNDS, op.transaction_id, "insufficient funds"
         )
@@ -407,7 +521,7 @@ async def _rollback(
         await _void_unknown(batch, original_id)
         if batch.profile.unknown_rollback is not Status.OK:
             batch.answer_status = batch.profile.unknown_rollback
-        return await _record(batch, op, fingerprint, amount=0)
+        return await _record(batch, op, fingerprint, amount=0, remote=False)
     if original.player_id != batch.player_id:
         raise Refused(
             Status.TRANSACTION_NOT_FOUND, op.transaction_id, "not this player's"
@@ -426,7 +540,7 @@ async def _rollback(
 
     if original.operation == Operation.DEBIT:
         batch.balance += original.amount
-    elif original.amount > batch.balance:
+    elif original.amount > batch.balance and not batch.remote:
         raise Refused(
             Status.INSUFFICIENT_FUNDS, op.transaction_id, "insufficient funds"
         )
@@ -554,9 +668,15 @@ async def _void_unknown(batch: _Batch, transaction_id: str) -> None:
 
 
 async def _record(
-    batch: _Batch, op: WalletOperation, fingerprint: str, *, amount: int
+    batch: _Batch,
+    op: WalletOperation,
+    fingerprint: str,
+    *,
+    amount: int,
+    remote: bool = True,
 ) -> OperationOutcome:
     request = batch.request
+    pending = batch.remote and remote
     row_id = await batch.tx.insert(
         _INSERT_TRANSACTION,
         batch.provider,
@@ -571,13 +691,32 @@ async def _record(
         op.reference_transaction_id,
         orjson.dumps(dict(op.references)).decode() if op.references else None,
         fingerprint,
-        APPLIED,
-        batch.balance,
+        PENDING if pending else APPLIED,
+        None if batch.remote else batch.balance,
         request.raw,
         batch.now_text,
     )
+    if pending:
+        batch.pending.append(await _pending(batch, row_id, op, fresh=True))
 
     return _outcome(op, row_id, batch.now)
+
+
+async def _pending(
+    batch: _Batch, row_id: int, op: WalletOperation, *, fresh: bool
+) -> Pending:
+    if op.operation is not Operation.ROLLBACK or not op.reference_transaction_id:
+        return Pending(row_id=row_id, operation=op, fresh=fresh)
+    original = await _find(batch, op.reference_transaction_id)
+    assert original is not None  # a rollback's original row is written first
+
+    return Pending(
+        row_id=row_id,
+        operation=op,
+        fresh=fresh,
+        original_row_id=original.id,
+        original_amount=original.amount,
+    )
 
 
 async def _find(batch: _Batch, transaction_id: str) -> _Stored | None:

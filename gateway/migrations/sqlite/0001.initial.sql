@@ -39,8 +39,10 @@ CREATE TABLE rounds (
     PRIMARY KEY (provider, round_id)
 );
 
+-- AUTOINCREMENT: a row id is never reused, because the casino's wallet keys
+-- its idempotency on it.
 CREATE TABLE transactions (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     provider TEXT NOT NULL,
     provider_transaction_id TEXT NOT NULL,
     operation TEXT NOT NULL,

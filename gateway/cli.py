@@ -166,8 +166,15 @@ def adapters() -> None:
 @main.command()
 @click.option("--rounds", default=20, show_default=True, help="Rounds to play.")
 @click.option("--seed", default=7, show_default=True, help="Seed of the studio's RNG.")
-def demo(rounds: int, seed: int) -> None:
+@click.option(
+    "--wallet",
+    type=click.Choice(["builtin", "operator"]),
+    default="builtin",
+    show_default=True,
+    help="Keep balances in the gateway, or in the reference casino wallet.",
+)
+def demo(rounds: int, seed: int, wallet: str) -> None:
     """Play real rounds through the gateway against the studio simulator."""
     from gateway.demo import run_demo
 
-    sys.exit(run_demo(rounds=rounds, seed=seed))
+    sys.exit(run_demo(rounds=rounds, seed=seed, wallet=wallet))

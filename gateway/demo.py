@@ -13,22 +13,27 @@ from __future__ import annotations
 import asyncio
 import secrets
 import tempfile
-from dataclasses import dataclass, field
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
+import orjson
 from aiohttp import web
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from contracts.money import CurrencyTable, Money
+from examples.operator_wallet import run_wallet
 from examples.softswiss_simulator.client import DEFAULT_GAME, RoundRecord, StudioClient
 from examples.softswiss_simulator.studio import run_simulator
 from gateway.app import RUNTIME, build_app
 from gateway.config import Config, parse_config
 from gateway.ledger import player_ref
 from gateway.logs import configure_logging
+from gateway.operator_wallet import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from gateway.plugins import load_adapters
 
 OPERATOR = "demo-casino"
@@ -54,35 +59,62 @@ class Checks:
         return all(held for _, held in self.results)
 
 
-def run_demo(rounds: int = 20, seed: int = 7, console: Console | None = None) -> int:
-    """Play the demo and return the process exit code: 0 when the ledger balances."""
+@dataclass(frozen=True)
+class Setup:
+    """What one demo run is wired to."""
+
+    folder: Path
+    studio_url: str
+    auth_token: str
+    api_key: str
+    wallet_url: str | None = None
+    wallet_secret: str = ""
+
+
+def run_demo(
+    rounds: int = 20,
+    seed: int = 7,
+    console: Console | None = None,
+    wallet: str = "builtin",
+) -> int:
+    """Play the demo and return the process exit code: 0 when the ledger balances.
+
+    `wallet` is `builtin` (balances in the gateway's database) or `operator`
+    (balances in the reference casino wallet, called over signed HTTP).
+    """
     configure_logging("console", "warning")
     console = console or Console()
 
-    return asyncio.run(_demo(rounds, seed, console))
+    return asyncio.run(_demo(rounds, seed, console, wallet))
 
 
-async def _demo(rounds: int, seed: int, console: Console) -> int:
+async def _demo(rounds: int, seed: int, console: Console, wallet: str) -> int:
     auth_token = secrets.token_hex(16)
-    api_key = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="gamegate-demo-") as folder:
-        async with run_simulator(
-            auth_token, casino_id=OPERATOR, seed=seed
-        ) as studio_url:
-            config = _config(Path(folder), studio_url, auth_token, api_key)
-            app = build_app(config, load_adapters())
+        async with AsyncExitStack() as stack:
+            studio_url = await stack.enter_async_context(
+                run_simulator(auth_token, casino_id=OPERATOR, seed=seed)
+            )
+            setup = Setup(
+                Path(folder), studio_url, auth_token, secrets.token_urlsafe(24)
+            )
+            if wallet == "operator":
+                secret = secrets.token_urlsafe(24)
+                wallet_db = str(Path(folder) / "casino-wallet.db")
+                wallet_url = await stack.enter_async_context(
+                    run_wallet(secret, wallet_db)
+                )
+                setup = replace(setup, wallet_url=wallet_url, wallet_secret=secret)
+            app = build_app(_config(setup), load_adapters())
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
-            try:
-                site = web.TCPSite(runner, "127.0.0.1", 0)
-                await site.start()
-                gateway_url = _bound_url(runner)
-                console.print(f"gateway on {gateway_url}, studio on {studio_url}")
-                checks = await _play(
-                    app, gateway_url, api_key, auth_token, rounds, seed, console
-                )
-            finally:
-                await runner.cleanup()
+            stack.push_async_callback(runner.cleanup)
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            gateway_url = _bound_url(runner)
+            console.print(f"gateway on {gateway_url}, studio on {studio_url}")
+            if setup.wallet_url:
+                console.print(f"the casino's wallet on {setup.wallet_url}")
+            checks = await _play(app, gateway_url, setup, rounds, seed, console)
 
     for sentence, held in checks.results:
         console.print(
@@ -91,20 +123,26 @@ async def _demo(rounds: int, seed: int, console: Console) -> int:
     return 0 if checks.passed else 1
 
 
-def _config(folder: Path, studio_url: str, auth_token: str, api_key: str) -> Config:
-    data = {
-        "database": f"sqlite:///{folder / 'gamegate.db'}",
-        "operators": [{"name": OPERATOR, "api_keys": [api_key]}],
+def _config(setup: Setup) -> Config:
+    data: dict[str, object] = {
+        "database": f"sqlite:///{setup.folder / 'gamegate.db'}",
+        "operators": [{"name": OPERATOR, "api_keys": [setup.api_key]}],
         "providers": {
             PROVIDER: {
                 "adapter": "softswiss",
-                "base_url": studio_url,
-                "auth_token": auth_token,
+                "base_url": setup.studio_url,
+                "auth_token": setup.auth_token,
                 "casino_id": OPERATOR,
             }
         },
         "routes": {"games": [{"games": ["example-studio:*"], "use": PROVIDER}]},
     }
+    if setup.wallet_url:
+        data["wallet"] = {
+            "mode": "operator",
+            "url": setup.wallet_url,
+            "secret": setup.wallet_secret,
+        }
     return parse_config(data, load_adapters(), {})
 
 
@@ -115,18 +153,8 @@ def _bound_url(runner: web.AppRunner) -> str:
     raise RuntimeError("the gateway is not listening")
 
 
-async def _play(
-    app: web.Application,
-    gateway_url: str,
-    api_key: str,
-    auth_token: str,
-    rounds: int,
-    seed: int,
-    console: Console,
-) -> Checks:
-    checks = Checks()
-    headers = {"Authorization": f"Bearer {api_key}"}
-    async with httpx.AsyncClient(base_url=gateway_url, headers=headers) as casino:
+async def _fund(casino: httpx.AsyncClient, setup: Setup, minor: int) -> bool:
+    if setup.wallet_url is None:
         funding = await casino.post(
             "/v1/wallet/transfers",
             json={
@@ -137,9 +165,39 @@ async def _play(
                 "reference": "demo-funding-1",
             },
         )
-        checks.add(
-            "the operator API funded the demo player", funding.status_code == 200
-        )
+        return funding.status_code == 200
+
+    body = orjson.dumps(
+        {"operator": OPERATOR, "player": PLAYER, "currency": CURRENCY, "balance": minor}
+    )
+    timestamp = str(int(time.time()))
+    answer = await casino.post(
+        f"{setup.wallet_url}/admin/players",
+        content=body,
+        headers={
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: sign(setup.wallet_secret, timestamp, body),
+            "Content-Type": "application/json",
+        },
+    )
+    return answer.status_code == 200
+
+
+async def _play(
+    app: web.Application,
+    gateway_url: str,
+    setup: Setup,
+    rounds: int,
+    seed: int,
+    console: Console,
+) -> Checks:
+    checks = Checks()
+    headers = {"Authorization": f"Bearer {setup.api_key}"}
+    start = app[RUNTIME].currencies.parse(FUNDING, CURRENCY).minor
+    where = "the casino's wallet" if setup.wallet_url else "the operator API"
+    async with httpx.AsyncClient(base_url=gateway_url, headers=headers) as casino:
+        funded = await _fund(casino, setup, start)
+        checks.add(f"{where} funded the demo player", funded)
         launch = await casino.post(
             "/v1/sessions",
             json={"player": PLAYER, "game": DEFAULT_GAME, "currency": CURRENCY},
@@ -152,7 +210,7 @@ async def _play(
         console.print(f"launched {DEFAULT_GAME}: {launch.json()['url']}")
 
         callback_url = f"{gateway_url}/providers/{PROVIDER}/"
-        async with StudioClient(callback_url, auth_token, seed=seed) as studio:
+        async with StudioClient(callback_url, setup.auth_token, seed=seed) as studio:
             records, retransmitted = await _rounds(studio, rounds, console)
         final = await casino.get(
             f"/v1/players/{PLAYER}/balance", params={"currency": CURRENCY}

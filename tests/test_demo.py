@@ -37,3 +37,17 @@ def test_demo_command_exits_zero_from_a_fresh_process() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "balance after" in done.stdout
     assert "no transaction applied twice" in done.stdout
+
+
+def test_demo_through_the_casinos_own_wallet_balances() -> None:
+    """`--wallet operator` plays through the reference wallet and balances."""
+    output = io.StringIO()
+
+    code = run_demo(
+        rounds=8, seed=5, console=Console(file=output, width=120), wallet="operator"
+    )
+
+    text = output.getvalue()
+    assert code == 0, text
+    assert "the casino's wallet funded the demo player" in text
+    assert "FAIL" not in text

@@ -87,9 +87,11 @@ class WalletRequest:
     """Everything one provider callback asks of the wallet, in order.
 
     `player` is the player reference the gateway gave the provider at launch.
-    An empty `operations` tuple asks for the balance. `round_closed` closes the
-    round after the operations are applied. `raw` is the callback body, kept
-    for audit.
+    An empty `operations` tuple asks for the balance, or, with `round_closed`,
+    only closes the round. `round_closed` closes the round after the
+    operations are applied. `raw` is the callback body, kept for audit: an
+    adapter whose protocol puts a secret or a signature inside the body
+    leaves it out of `raw`.
     """
 
     player: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import orjson
 import pytest
 
 from contracts.launch import Mode
@@ -464,3 +465,52 @@ async def test_operator_transfer_is_idempotent_by_reference(ledger: Ledger) -> N
     await funded(ledger, 500)
 
     assert await balance(ledger) == 500
+
+
+@pytest.mark.parametrize(
+    ("kind", "references"),
+    [
+        (CreditKind.BONUS, {"bonus_id": "bonus-7"}),
+        (CreditKind.JACKPOT, {"jackpot_id": "mega-1"}),
+        (CreditKind.PROMO, {"campaign": "spring"}),
+        (CreditKind.WIN, {"free_round_id": "fr-3"}),
+    ],
+)
+async def test_credit_kinds_are_distinct_and_keep_their_references(
+    ledger: Ledger, db: Database, kind: CreditKind, references: dict[str, str]
+) -> None:
+    """Bonus, jackpot, promo and free-round credits keep their kind and ids."""
+    await funded(ledger)
+    paid = WalletOperation(
+        operation=Operation.CREDIT,
+        transaction_id="c1",
+        amount=250,
+        credit_kind=kind,
+        references=references,
+    )
+
+    await ledger.apply(PROVIDER, PROFILE, request(paid))
+
+    row = await db.one(
+        "SELECT credit_kind, refs FROM transactions WHERE provider_transaction_id = ?",
+        "c1",
+    )
+    assert row is not None
+    assert row[0] == kind.value
+    assert orjson.loads(row[1]) == references
+
+
+async def test_every_transaction_keeps_its_raw_request_for_audit(
+    ledger: Ledger, db: Database
+) -> None:
+    """The callback body that moved money is stored with the transaction."""
+    await funded(ledger)
+    raw = b'{"action":"bet","amount":100}'
+
+    await ledger.apply(PROVIDER, PROFILE, request(debit("b1", 100), raw=raw))
+
+    row = await db.one(
+        "SELECT raw FROM transactions WHERE provider_transaction_id = ?", "b1"
+    )
+    assert row is not None
+    assert bytes(row[0]) == raw

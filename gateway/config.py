@@ -306,12 +306,24 @@ def _interpolate(value: Any, environ: Mapping[str, str], path: str) -> Any:
 def _describe(error: ValidationError, prefix: str = "") -> str:
     lines = []
     for problem in error.errors():
-        location = ".".join(
-            str(part) for part in (prefix, *problem["loc"]) if part != ""
-        )
+        parts = [str(part) for part in (prefix, *problem["loc"]) if part != ""]
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown key"
-        lines.append(f"{location or 'config'}: {message}")
+        if problem["type"] == "union_tag_invalid":
+            parts.append(str(problem["ctx"]["discriminator"]).strip("'"))
+            message = f"must be one of {problem['ctx']['expected_tags']}"
+        lines.append(f"{'.'.join(_without_tags(parts)) or 'config'}: {message}")
 
     return "; ".join(lines)
+
+
+def _without_tags(parts: list[str]) -> list[str]:
+    # pydantic names the chosen member of a tagged union in the location
+    # (`wallet.operator.url`); the file the operator wrote says `wallet.url`.
+    if len(parts) > 1 and parts[0] == "wallet" and parts[1] in _WALLET_MODES:
+        return [parts[0], *parts[2:]]
+    return parts
+
+
+_WALLET_MODES = ("builtin", "operator")

@@ -78,6 +78,11 @@ def edit(path: str, value: object) -> dict[str, object]:
         ),
         (edit("listen.port", "eighty"), "listen.port"),
         (edit("wallet.mode", "moon"), "wallet.mode"),
+        (edit("wallet", {"mode": "operator", "secret": "s" * 20}), "wallet.url"),
+        (
+            edit("wallet", {"mode": "operator", "url": "http://x", "secret": "short"}),
+            "wallet.secret",
+        ),
         (edit("operators.0.api_keys", ["short"]), "operators.0.api_keys"),
         (edit("routes.games.0.use", "nowhere"), "routes.games.0.use"),
         (edit("currencies", {"BTC": "eight"}), "currencies.BTC"),

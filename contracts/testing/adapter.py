@@ -56,9 +56,14 @@ class AdapterUnderTest:
     - `replay_answer`: how the protocol answers a replayed transaction, either
       as the original (same status, balance and transaction reference) or
       with its duplicate code, which the client reads as OK with `replay`.
-    - `catch_all_refusal`: the status the client reads for a protocol code
-      that covers several refusals (softswiss's 400), accepted wherever a
-      more precise refusal is expected; None when every refusal has its own.
+    - `catch_all_refusal`: the status, or the statuses, the client reads for
+      protocol codes that cover several refusals (softswiss's 400), accepted
+      wherever a more precise refusal is expected; None when every refusal
+      has its own code.
+    - `rollback_has_own_id`: whether a rollback carries a transaction id of
+      its own; a protocol that names only the bet it undoes (the adapter
+      derives the rollback's id from it) cannot send one rollback id twice
+      with other content, so that scenario does not apply.
     - `large_amount`: a large amount in minor units that the protocol carries
       exactly; the default is past the precision of a binary float.
     """
@@ -74,7 +79,8 @@ class AdapterUnderTest:
     credit_names_debit: bool = False
     end_round_message: bool = True
     replay_answer: ReplayAnswer = "original"
-    catch_all_refusal: Status | None = None
+    catch_all_refusal: Status | frozenset[Status] | None = None
+    rollback_has_own_id: bool = True
     large_amount: int = LARGE_AMOUNT
 
     def __post_init__(self) -> None:
@@ -103,4 +109,6 @@ class AdapterUnderTest:
         if status in expected:
             return True
 
+        if isinstance(self.catch_all_refusal, frozenset):
+            return status in self.catch_all_refusal
         return self.catch_all_refusal is not None and status is self.catch_all_refusal

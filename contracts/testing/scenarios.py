@@ -85,7 +85,10 @@ class Conformance:
         assert await kit_gateway.entry(late_id) is None
 
     async def test_bet_then_rollback(
-        self, kit_gateway: KitGateway, kit_seat: Seat
+        self,
+        kit_gateway: KitGateway,
+        kit_seat: Seat,
+        gamegate_adapter: AdapterUnderTest,
     ) -> None:
         """A rollback of a bet returns its amount once and marks the bet rolled back."""
         round_id, bet_id, rollback_id = _ids(kit_gateway, "round", "debit", "rb")
@@ -98,8 +101,9 @@ class Conformance:
         await _money_is(kit_gateway, kit_seat.player, FUNDS, rollback)
         debit = await kit_gateway.entry(bet_id)
         assert debit is not None and debit.state == ROLLED_BACK
-        undo = await kit_gateway.entry(rollback_id)
-        assert undo is not None and undo.operation == "rollback"
+        if gamegate_adapter.rollback_has_own_id:
+            undo = await kit_gateway.entry(rollback_id)
+            assert undo is not None and undo.operation == "rollback"
 
     @pytest.mark.parametrize("step", STEPS)
     async def test_replay_moves_nothing(
@@ -136,6 +140,8 @@ class Conformance:
         step: Step,
     ) -> None:
         """A transaction id sent again with other content is refused, moving nothing."""
+        if step == "rollback" and not gamegate_adapter.rollback_has_own_id:
+            pytest.skip("the protocol derives a rollback's id from the bet it undoes")
         round_id, bet_id, second_id = _ids(kit_gateway, "round", "debit", "second")
         _ok(await kit_seat.debit(100, bet_id, round_id))
         expected = FUNDS - 100

@@ -21,6 +21,12 @@ the built-in wallet, and answers with a `WalletOutcome`. The rules:
 - Only debits check the session and the player: credits, rollbacks and round
   ends are taken on expired sessions and for blocked players.
 - Zero amounts are valid and recorded; a closed round takes no new money.
+- A debit, credit or rollback needs a transaction id, and a rollback cannot
+  name itself. A transaction named by one player's rollback or credit is
+  not another player's to fill in or settle.
+- The profile's answer to an unknown rollback is given to a request that
+  holds that rollback alone; with other operations beside it the request
+  is answered OK, so applied money never looks refused.
 - Balances never go below zero, and operations on one balance are serialized
   by the database: SQLite's write lock, or PostgreSQL's lock on the balance
   row, taken when the request first reads it.
@@ -66,6 +72,7 @@ VOID: Final = "void"  # rolled back before it arrived; its content is filled in 
 UNKNOWN: Final = "unknown"  # the operation of a void whose original never came
 
 OPERATOR_PROFILE: Final = Profile(credit_without_debit=True)
+_MOVEMENTS: Final = (Operation.DEBIT, Operation.CREDIT, Operation.ROLLBACK)
 
 _FIND_TRANSACTION = (
     "SELECT id, operation, player_id, amount, round_id, fingerprint, state,"
@@ -410,6 +417,10 @@ async def _remote_account(
 
 
 async def _apply_one(batch: _Batch, op: WalletOperation) -> OperationOutcome:
+    if not op.transaction_id and op.operation in _MOVEMENTS:
+        raise Refused(Status.BAD_REQUEST, None, "a money movement needs an id")
+    if op.reference_transaction_id == op.transaction_id != "":
+        raise Refused(Status.BAD_REQUEST, op.transaction_id, "it names itself")
     fingerprint = _fingerprint(batch, op)
     stored = await _find(batch, op.transaction_id) if op.transaction_id else None
     if stored is not None:
@@ -424,7 +435,8 @@ async def _apply_one(batch: _Batch, op: WalletOperation) -> OperationOutcome:
     if op.operation is Operation.END_ROUND:
         if batch.request.round_id:
             await _close_round(batch, batch.request.round_id)
-        return await _record(batch, op, fingerprint, amount=0, remote=False)
+        if op.transaction_id:
+            return await _record(batch, op, fingerprint, amount=0, remote=False)
 
     return OperationOutcome(
         transaction_id=op.transaction_id,
@@ -437,10 +449,17 @@ async def _answer_known(
     batch: _Batch, op: WalletOperation, stored: _Stored, fingerprint: str
 ) -> OperationOutcome:
     if stored.state == VOID and stored.operation == UNKNOWN:
+        if stored.player_id != batch.player_id:
+            raise Refused(
+                Status.TRANSACTION_MISMATCH,
+                op.transaction_id,
+                "another player's rollback named this transaction",
+            )
         # The original of an earlier rollback: keep its content, move nothing.
         await batch.tx.run(
             "UPDATE transactions SET operation = ?, credit_kind = ?, amount = ?,"
-            " round_id = ?, game = ?, fingerprint = ?, raw = ? WHERE id = ?",
+            " round_id = ?, game = ?, fingerprint = ?, raw = ?, processed_at = ?"
+            " WHERE id = ?",
             op.operation.value,
             op.credit_kind,
             op.amount,
@@ -448,6 +467,7 @@ async def _answer_known(
             batch.request.game,
             fingerprint,
             batch.request.raw,
+            batch.now_text,
             stored.id,
         )
         return _outcome(op, stored.id, batch.now)
@@ -488,6 +508,10 @@ async def _credit(
     await _require_open_round(batch, op)
     if op.reference_transaction_id:
         debit = await _find(batch, op.reference_transaction_id)
+        if debit is not None and debit.player_id != batch.player_id:
+            raise Refused(
+                Status.TRANSACTION_NOT_FOUND, op.transaction_id, "not this player's"
+            )
         if debit is None and not batch.profile.credit_without_debit:
             raise Refused(
                 Status.TRANSACTION_NOT_FOUND, op.transaction_id, "no such debit"
@@ -519,7 +543,10 @@ async def _rollback(
 
     if original is None:
         await _void_unknown(batch, original_id)
-        if batch.profile.unknown_rollback is not Status.OK:
+        # The profile's answer describes the rollback alone; a request that
+        # also moved money is answered OK, so nothing applied looks refused.
+        alone = len(batch.request.operations) == 1
+        if batch.profile.unknown_rollback is not Status.OK and alone:
             batch.answer_status = batch.profile.unknown_rollback
         return await _record(batch, op, fingerprint, amount=0, remote=False)
     if original.player_id != batch.player_id:

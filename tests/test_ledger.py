@@ -514,3 +514,34 @@ async def test_every_transaction_keeps_its_raw_request_for_audit(
     )
     assert row is not None
     assert bytes(row[0]) == raw
+
+
+async def test_credit_naming_another_players_debit_is_refused(ledger: Ledger) -> None:
+    """A win that names a bet of another player pays nothing."""
+    await funded(ledger)
+    await ledger.open_account("casino-a", "p2", "EUR")
+    await ledger.apply(PROVIDER, PROFILE, request(debit("b1", 300)))
+    other = player_ref("casino-a", "p2")
+
+    outcome = await ledger.apply(
+        PROVIDER, PROFILE, request(credit("w1", 500, ref="b1"), player=other)
+    )
+
+    assert outcome.status is Status.TRANSACTION_NOT_FOUND
+    assert await ledger.balance("casino-a", "p2", "EUR") == 0
+
+
+async def test_late_original_from_another_player_is_refused_as_mismatch(
+    ledger: Ledger,
+) -> None:
+    """A void left by one player's rollback is not filled by another player."""
+    await funded(ledger)
+    await ledger.open_account("casino-a", "p2", "EUR")
+    await ledger.apply(PROVIDER, PROFILE, request(rollback("rb1", "b1")))
+    other = player_ref("casino-a", "p2")
+
+    outcome = await ledger.apply(
+        PROVIDER, PROFILE, request(debit("b1", 100), player=other)
+    )
+
+    assert outcome.status is Status.TRANSACTION_MISMATCH

@@ -22,7 +22,7 @@ from contracts.errors import (
 )
 from contracts.hookspecs import hookimpl
 from contracts.launch import Device, GameDescriptor, LaunchRequest, LaunchResult, Mode
-from contracts.money import CurrencyTable, Money
+from contracts.money import MAX_MINOR, CurrencyTable, Money
 from contracts.wallet import (
     CreditKind,
     Operation,
@@ -36,6 +36,7 @@ from contracts.wallet import (
 
 __all__ = [
     "CONTRACT_VERSION",
+    "MAX_MINOR",
     "AdapterConfig",
     "AdapterContext",
     "AmountError",

@@ -20,12 +20,16 @@ from contracts.errors import AmountError, UnknownCurrency
 _DECIMAL = re.compile(r"(?P<units>[0-9]+)(?:\.(?P<fraction>[0-9]+))?")
 _CODE = re.compile(r"[A-Z][A-Z0-9]{1,9}")
 _MAX_DIGITS = 40
+MAX_MINOR = 2**63 - 1  # the largest amount a 64-bit money column stores
 _POWERS_OF_TEN = tuple(10**n for n in range(40))
 
 
 @dataclass(frozen=True, slots=True)
 class Money:
-    """A non-negative amount in integer minor units of one currency."""
+    """A non-negative amount in integer minor units of one currency.
+
+    At most `MAX_MINOR` minor units: what the ledger's 64-bit columns hold.
+    """
 
     minor: int
     currency: str
@@ -35,6 +39,8 @@ class Money:
             raise AmountError(f"minor units must be an int, not {self.minor!r}")
         if self.minor < 0:
             raise AmountError("negative amount")
+        if self.minor > MAX_MINOR:
+            raise AmountError("amount larger than the largest amount stored")
 
 
 @lru_cache(maxsize=512)

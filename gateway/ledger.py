@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Final
 
 import orjson
 
+from contracts.money import MAX_MINOR
 from contracts.wallet import (
     CreditKind,
     Operation,
@@ -331,7 +332,8 @@ class Ledger:
         The operator's `reference` is the idempotency key, under the reserved
         provider name `operator/{operator}` that no provider instance can take.
         """
-        await self.open_account(operator, player, currency)
+        if operation is Operation.CREDIT:
+            await self.open_account(operator, player, currency)
         request = WalletRequest(
             player=player_ref(operator, player),
             currency=currency,
@@ -524,6 +526,7 @@ async def _credit(
             )
     elif batch.request.round_id:
         await _require_live_debit_in_round(batch, op)
+    _require_room(batch, op, op.amount)
 
     batch.balance += op.amount
     await _open_round(batch)
@@ -566,6 +569,7 @@ async def _rollback(
         raise Refused(Status.ALREADY_SETTLED, op.transaction_id, "the round is settled")
 
     if original.operation == Operation.DEBIT:
+        _require_room(batch, op, original.amount)
         batch.balance += original.amount
     elif original.amount > batch.balance and not batch.remote:
         raise Refused(
@@ -594,6 +598,13 @@ async def _check_player_and_session(batch: _Batch, op: WalletOperation) -> None:
         raise Refused(Status.INVALID_SESSION, op.transaction_id, "invalid session")
     if row[2] <= batch.now_text:
         raise Refused(Status.SESSION_EXPIRED, op.transaction_id, "session expired")
+
+
+def _require_room(batch: _Batch, op: WalletOperation, amount: int) -> None:
+    if not batch.remote and batch.balance + amount > MAX_MINOR:
+        raise Refused(
+            Status.LIMIT_REACHED, op.transaction_id, "balance past the largest stored"
+        )
 
 
 async def _require_open_round(batch: _Batch, op: WalletOperation) -> None:

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from contracts.launch import Mode
+from contracts.money import MAX_MINOR
 from contracts.wallet import (
     CreditKind,
     Operation,
@@ -545,3 +546,30 @@ async def test_late_original_from_another_player_is_refused_as_mismatch(
     )
 
     assert outcome.status is Status.TRANSACTION_MISMATCH
+
+
+async def test_credit_past_the_largest_balance_is_refused(ledger: Ledger) -> None:
+    """A credit that would take a balance past what is stored moves nothing."""
+    await funded(ledger, MAX_MINOR - 10)
+
+    outcome = await ledger.apply(PROVIDER, PROFILE, request(credit("w1", 11)))
+
+    assert outcome.status is Status.LIMIT_REACHED
+    assert await balance(ledger) == MAX_MINOR - 10
+
+
+async def test_refused_operator_debit_for_a_new_player_writes_no_account(
+    ledger: Ledger, db: Database
+) -> None:
+    """Taking money from a player the gateway never saw creates nobody."""
+    outcome = await ledger.transfer(
+        "casino-a",
+        "nobody",
+        operation=Operation.DEBIT,
+        amount=100,
+        currency="EUR",
+        reference="w-1",
+    )
+
+    assert outcome.status is Status.UNKNOWN_PLAYER
+    assert await db.one("SELECT count(*) FROM players") == (0,)

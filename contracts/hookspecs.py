@@ -14,6 +14,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from contracts.adapter import GameAdapter
+    from contracts.payments import PaymentAdapter
 
 PROJECT = "gamegate"
 ENTRY_POINT_GROUP = "gamegate.adapters"
@@ -21,7 +22,7 @@ ENTRY_POINT_GROUP = "gamegate.adapters"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-Register = Callable[[type["GameAdapter"]], None]
+Register = Callable[[type["GameAdapter"] | type["PaymentAdapter"]], None]
 
 
 class AdapterSpecs:

@@ -87,6 +87,11 @@ class WalletRequest:
     """Everything one provider callback asks of the wallet, in order.
 
     `player` is the player reference the gateway gave the provider at launch.
+    A protocol that names only the session leaves `player` or `currency`
+    empty and gives `session_token`: the gateway reads both from the session,
+    which must belong to the instance. `authenticate` asks the gateway to
+    check the session (issued, this instance's, not expired) even for a
+    request that moves no money, as a protocol's authenticate call does.
     An empty `operations` tuple asks for the balance, or, with `round_closed`,
     only closes the round. `round_closed` closes the round after the
     operations are applied. `raw` is the callback body, kept for audit: an
@@ -101,6 +106,7 @@ class WalletRequest:
     game: str | None = None
     round_id: str | None = None
     round_closed: bool = False
+    authenticate: bool = False
     raw: bytes = b""
 
 
@@ -122,12 +128,15 @@ class WalletOutcome:
     `operations` lists them in request order. Otherwise nothing was applied
     and `failed_transaction_id` names the operation that was refused.
     `balance` is in minor units of the request's currency, or None when the
-    player or the currency is unknown.
+    player or the currency is unknown. Where the gateway read the player and
+    currency from the request's session, `player` and `currency` say which;
+    otherwise `player` is empty and `currency` is the request's.
     """
 
     status: Status
     currency: str
     balance: int | None
+    player: str = ""
     operations: tuple[OperationOutcome, ...] = ()
     failed_transaction_id: str | None = None
     message: str = ""

@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
@@ -209,11 +209,46 @@ class Ledger:
         self, provider: str, profile: Profile, request: WalletRequest
     ) -> WalletOutcome:
         """Apply a request's operations in order, all or none, and answer it."""
+        if request.session_token and (
+            not request.player or not request.currency or request.authenticate
+        ):
+            found = await self._from_session(provider, request)
+            if isinstance(found, WalletOutcome):
+                return found
+            outcome = await self._apply_locked(provider, profile, found)
+            return replace(outcome, player=found.player)
+
+        return await self._apply_locked(provider, profile, request)
+
+    async def _apply_locked(
+        self, provider: str, profile: Profile, request: WalletRequest
+    ) -> WalletOutcome:
         if self._wallet is not None:
             async with self._player_lock(request.player):
                 return await self._apply_guarded(provider, profile, request)
 
         return await self._apply_guarded(provider, profile, request)
+
+    async def _from_session(
+        self, provider: str, request: WalletRequest
+    ) -> WalletRequest | WalletOutcome:
+        row = await self._db.one(
+            "SELECT p.operator, p.external_id, s.currency, s.provider, s.expires_at"
+            " FROM game_sessions s JOIN players p ON p.id = s.player_id"
+            " WHERE s.token = ?",
+            request.session_token,
+        )
+        if row is None or row[3] != provider:
+            return _refused(request, Status.INVALID_SESSION, "invalid session")
+        player = player_ref(row[0], row[1])
+        if request.player and request.player != player:
+            return _refused(request, Status.INVALID_SESSION, "not this player's")
+        if request.currency and request.currency != row[2]:
+            return _refused(request, Status.WRONG_CURRENCY, "not the session's")
+        if request.authenticate and row[4] <= clock.to_text(clock.now()):
+            return _refused(request, Status.SESSION_EXPIRED, "session expired")
+
+        return replace(request, player=player, currency=row[2])
 
     async def _apply_guarded(
         self, provider: str, profile: Profile, request: WalletRequest
@@ -404,6 +439,16 @@ class Ledger:
         if player is None:
             raise Refused(Status.UNKNOWN_PLAYER, None, "unknown player")
         raise Refused(Status.WRONG_CURRENCY, None, "no balance in that currency")
+
+
+def _refused(request: WalletRequest, status: Status, message: str) -> WalletOutcome:
+    return WalletOutcome(
+        status=status,
+        currency=request.currency,
+        balance=None,
+        player=request.player,
+        message=message,
+    )
 
 
 async def _remote_account(

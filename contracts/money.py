@@ -67,6 +67,11 @@ class CurrencyTable:
                 raise UnknownCurrency(code)
             if type(exponent) is not int or not 0 <= exponent <= 18:
                 raise AmountError(f"exponent of {code} must be an int from 0 to 18")
+            iso = _iso_exponent(code)
+            if iso is not None and iso != exponent:
+                raise AmountError(
+                    f"{code} is ISO 4217 with {iso} decimals; it cannot be changed"
+                )
             self._extra[code] = exponent
 
     def exponent(self, code: str) -> int:

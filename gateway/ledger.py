@@ -68,16 +68,20 @@ if TYPE_CHECKING:
 
 APPLIED: Final = "applied"
 PENDING: Final = "pending"  # sent to the casino's wallet, its outcome not yet known
+FENCING: Final = "fencing"  # claimed by reconcile while it asks the casino's wallet
+UNDOING: Final = "undoing"  # applied, its undo sent, the undo's outcome not known
 ROLLED_BACK: Final = "rolled_back"
 VOID: Final = "void"  # rolled back before it arrived; its content is filled in later
 UNKNOWN: Final = "unknown"  # the operation of a void whose original never came
 
 OPERATOR_PROFILE: Final = Profile(credit_without_debit=True)
 _MOVEMENTS: Final = (Operation.DEBIT, Operation.CREDIT, Operation.ROLLBACK)
+MAX_ID_LENGTH: Final = 256  # what the operator wallet contract carries, too
 
 _FIND_TRANSACTION = (
-    "SELECT id, operation, player_id, amount, round_id, fingerprint, state,"
-    " processed_at FROM transactions WHERE provider = ? AND provider_transaction_id = ?"
+    "SELECT id, operation, player_id, currency, amount, round_id, fingerprint,"
+    " state, processed_at FROM transactions"
+    " WHERE provider = ? AND provider_transaction_id = ?"
 )
 _FIND_ACCOUNT = (
     "SELECT p.id, p.blocked, b.amount FROM players p JOIN balances b"
@@ -154,6 +158,7 @@ class _Stored:
     id: int
     operation: str
     player_id: int
+    currency: str
     amount: int
     round_id: str | None
     fingerprint: str
@@ -209,6 +214,10 @@ class Ledger:
         self, provider: str, profile: Profile, request: WalletRequest
     ) -> WalletOutcome:
         """Apply a request's operations in order, all or none, and answer it."""
+        if not all(map(_storable, _request_texts(request))):
+            return _refused(
+                request, Status.BAD_REQUEST, "an id holds NUL or is too long"
+            )
         if request.session_token and (
             not request.player or not request.currency or request.authenticate
         ):
@@ -224,7 +233,10 @@ class Ledger:
         self, provider: str, profile: Profile, request: WalletRequest
     ) -> WalletOutcome:
         if self._wallet is not None:
-            async with self._player_lock(request.player):
+            async with (
+                self._player_lock(request.player),
+                self._db.exclusive(f"player:{request.player}"),
+            ):
                 return await self._apply_guarded(provider, profile, request)
 
         return await self._apply_guarded(provider, profile, request)
@@ -266,7 +278,8 @@ class Ledger:
     @asynccontextmanager
     async def _player_lock(self, player: str) -> AsyncIterator[None]:
         # The casino's wallet is called outside any database transaction, so
-        # one process keeps a player's requests in order with a lock of its own.
+        # one process keeps a player's requests in order with a lock of its
+        # own, and processes sharing PostgreSQL with an advisory lock.
         lock = self._locks.setdefault(player, asyncio.Lock())
         try:
             async with lock:
@@ -441,6 +454,20 @@ class Ledger:
         raise Refused(Status.WRONG_CURRENCY, None, "no balance in that currency")
 
 
+def _request_texts(request: WalletRequest) -> tuple[str | None, ...]:
+    return (
+        request.player,
+        request.currency,
+        request.round_id,
+        request.game,
+        request.session_token,
+    )
+
+
+def _storable(text: str | None) -> bool:
+    return text is None or (len(text) <= MAX_ID_LENGTH and "\x00" not in text)
+
+
 def _refused(request: WalletRequest, status: Status, message: str) -> WalletOutcome:
     return WalletOutcome(
         status=status,
@@ -464,6 +491,8 @@ async def _remote_account(
 
 
 async def _apply_one(batch: _Batch, op: WalletOperation) -> OperationOutcome:
+    if not _storable(op.transaction_id) or not _storable(op.reference_transaction_id):
+        raise Refused(Status.BAD_REQUEST, None, "an id holds NUL or is too long")
     if not op.transaction_id and op.operation in _MOVEMENTS:
         raise Refused(Status.BAD_REQUEST, None, "a money movement needs an id")
     if op.reference_transaction_id == op.transaction_id != "":
@@ -524,6 +553,10 @@ async def _answer_known(
             op.transaction_id,
             "transaction id already used with different content",
         )
+    if stored.state in (FENCING, UNDOING):
+        raise Refused(
+            Status.RETRYABLE_ERROR, op.transaction_id, "being resolved with the wallet"
+        )
     if stored.state == PENDING:
         # The wallet's answer never came: send the same key again to learn it.
         batch.pending.append(await _pending(batch, stored.id, op, fresh=False))
@@ -559,6 +592,8 @@ async def _credit(
             raise Refused(
                 Status.TRANSACTION_NOT_FOUND, op.transaction_id, "not this player's"
             )
+        if debit is not None:
+            _require_same_currency(batch, op, debit)
         if debit is None and not batch.profile.credit_without_debit:
             raise Refused(
                 Status.TRANSACTION_NOT_FOUND, op.transaction_id, "no such debit"
@@ -601,9 +636,14 @@ async def _rollback(
         raise Refused(
             Status.TRANSACTION_NOT_FOUND, op.transaction_id, "not this player's"
         )
+    _require_same_currency(batch, op, original)
     if original.state in (ROLLED_BACK, VOID):
         raise Refused(
             Status.ALREADY_ROLLED_BACK, op.transaction_id, "already rolled back"
+        )
+    if original.state in (FENCING, UNDOING):
+        raise Refused(
+            Status.RETRYABLE_ERROR, op.transaction_id, "being resolved with the wallet"
         )
     if original.operation not in (Operation.DEBIT, Operation.CREDIT):
         raise Refused(Status.BAD_REQUEST, op.transaction_id, "cannot roll that back")
@@ -645,6 +685,15 @@ async def _check_player_and_session(batch: _Batch, op: WalletOperation) -> None:
         raise Refused(Status.SESSION_EXPIRED, op.transaction_id, "session expired")
 
 
+def _require_same_currency(batch: _Batch, op: WalletOperation, other: _Stored) -> None:
+    if other.currency != batch.request.currency and other.operation != UNKNOWN:
+        raise Refused(
+            Status.TRANSACTION_MISMATCH,
+            op.transaction_id,
+            f"the transaction it names is in {other.currency}",
+        )
+
+
 def _require_room(batch: _Batch, op: WalletOperation, amount: int) -> None:
     if not batch.remote and batch.balance + amount > MAX_MINOR:
         raise Refused(
@@ -653,7 +702,7 @@ def _require_room(batch: _Batch, op: WalletOperation, amount: int) -> None:
 
 
 async def _require_open_round(batch: _Batch, op: WalletOperation) -> None:
-    if await _round_closed(batch, batch.request.round_id):
+    if await _round_closed(batch, batch.request.round_id, op.transaction_id):
         raise Refused(Status.ROUND_CLOSED, op.transaction_id, "the round is closed")
 
 
@@ -678,14 +727,20 @@ async def _require_live_debit_in_round(batch: _Batch, op: WalletOperation) -> No
         )
 
 
-async def _round_closed(batch: _Batch, round_id: str | None) -> bool:
+async def _round_closed(
+    batch: _Batch, round_id: str | None, transaction_id: str | None = None
+) -> bool:
     if not round_id:
         return False
     row = await batch.tx.one(
-        "SELECT closed FROM rounds WHERE provider = ? AND round_id = ?",
+        "SELECT closed, player_id FROM rounds WHERE provider = ? AND round_id = ?",
         batch.provider,
         round_id,
     )
+    if row is not None and row[1] != batch.player_id:
+        raise Refused(
+            Status.TRANSACTION_MISMATCH, transaction_id, "another player's round"
+        )
     return row is not None and bool(row[0])
 
 
@@ -712,6 +767,7 @@ async def _store_balance(batch: _Batch) -> None:
 
 
 async def _close_round(batch: _Batch, round_id: str) -> None:
+    await _round_closed(batch, round_id)
     await batch.tx.run(
         "INSERT INTO rounds"
         " (provider, round_id, player_id, closed, opened_at, closed_at)"

@@ -27,6 +27,7 @@ from datetime import timedelta
 
 import structlog
 
+from contracts.money import MAX_MINOR
 from contracts.wallet import (
     CreditKind,
     Operation,
@@ -40,12 +41,15 @@ from gateway import clock
 from gateway.db import Database
 from gateway.ledger import (
     APPLIED,
+    FENCING,
     PENDING,
     ROLLED_BACK,
+    UNDOING,
     Pending,
     split_player_ref,
     wallet_key,
 )
+from gateway.metrics import wallet_call
 from gateway.operator_wallet import (
     OperatorWalletClient,
     TransactionState,
@@ -94,6 +98,7 @@ class _PendingRow:
     reference: str | None
     operator: str
     player: str
+    state: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +129,10 @@ class RemoteWallet:
         """Ask the casino's wallet for the player's balance."""
         operator, player = _parts(request.player)
         try:
-            answer = await self._client.balance(
-                operator=operator, player=player, currency=request.currency
-            )
+            with wallet_call("balance"):
+                answer = await self._client.balance(
+                    operator=operator, player=player, currency=request.currency
+                )
         except (WalletUnavailable, WalletRejected) as error:
             return _unavailable(request, None, error)
         if answer.status is not WalletStatus.OK:
@@ -154,14 +160,17 @@ class RemoteWallet:
         settled: list[Pending] = []
         for index, item in enumerate(pending):
             try:
-                answer = await self._send(
-                    provider, party, item, request.round_id, request.game
-                )
+                with wallet_call(item.operation.operation.value):
+                    answer = await self._send(
+                        provider, party, item, request.round_id, request.game
+                    )
             except (WalletUnavailable, WalletRejected) as error:
                 return _unavailable(request, item, error)
             refusal = _refusal(item, answer)
             if refusal is not None:
-                await self._refuse(provider, party, settled, pending[index:])
+                undone = await self._refuse(provider, party, settled, pending[index:])
+                if not undone:
+                    return _unavailable(request, item, RuntimeError("undo unknown"))
                 return WalletOutcome(
                     status=refusal,
                     currency=request.currency,
@@ -169,7 +178,10 @@ class RemoteWallet:
                     failed_transaction_id=item.operation.transaction_id,
                     message=f"the casino's wallet answered {answer.status.value}",
                 )
-            await self._mark(item.row_id, APPLIED, answer.balance)
+            if not await self._mark(item.row_id, APPLIED, answer.balance):
+                # A reconciliation took this row while the wallet answered:
+                # the provider's next retry sees how it was resolved.
+                return _unavailable(request, item, RuntimeError("resolved elsewhere"))
             settled.append(item)
             balance = answer.balance if answer.balance is not None else balance
 
@@ -194,10 +206,11 @@ class RemoteWallet:
         rows = await self._db.all(
             "SELECT t.id, t.provider, t.provider_transaction_id, t.operation,"
             " t.credit_kind, t.amount, t.currency, t.round_id, t.game,"
-            " t.reference_transaction_id, p.operator, p.external_id"
+            " t.reference_transaction_id, p.operator, p.external_id, t.state"
             " FROM transactions t JOIN players p ON p.id = t.player_id"
-            " WHERE t.state = ? AND t.processed_at < ? ORDER BY t.id",
+            " WHERE t.state IN (?, ?) AND t.processed_at < ? ORDER BY t.id",
             PENDING,
+            UNDOING,
             cutoff,
         )
         applied = fenced = still = 0
@@ -206,6 +219,10 @@ class RemoteWallet:
             try:
                 resolved = await self._reconcile_row(stored)
             except (WalletUnavailable, WalletRejected):
+                resolved = PENDING
+            except Exception:
+                # One row the wallet answers strangely must not stop the rest.
+                log.exception("wallet.reconcile_failed", row=stored.id)
                 resolved = PENDING
             applied += resolved == APPLIED
             fenced += resolved == _FENCED
@@ -217,14 +234,32 @@ class RemoteWallet:
     async def _reconcile_row(self, row: _PendingRow) -> str:
         party = _Party(row.operator, row.player, row.currency)
         key = wallet_key(row.id)
+        if row.state == UNDOING:
+            if not await self._undo(party, row.id, row.amount):
+                return PENDING
+            await self._delete([row.id], was=UNDOING)
+            return _FENCED
         if row.operation == Operation.DEBIT:
+            return await self._reconcile_debit(row, party, key)
+
+        item = await self._pending_from_row(row)
+        answer = await self._send(row.provider, party, item, row.round_id, row.game)
+        if _refusal(item, answer) is not None:
+            return PENDING
+        await self._mark(row.id, APPLIED, answer.balance)
+
+        return APPLIED
+
+    async def _reconcile_debit(self, row: _PendingRow, party: _Party, key: str) -> str:
+        # Claim the row first: a provider retry that finds it claimed is told
+        # to come back, so it cannot be answered while the key is fenced.
+        if not await self._mark(row.id, FENCING, None):
+            return PENDING
+        try:
             state = await self._client.transaction_state(key)
             if state is TransactionState.APPLIED:
-                await self._mark(row.id, APPLIED, None)
+                await self._mark(row.id, APPLIED, None, was=FENCING)
                 return APPLIED
-            if state is TransactionState.ROLLED_BACK:
-                await self._mark(row.id, ROLLED_BACK, None)
-                return ROLLED_BACK
             # Never applied: fence the key so a delayed request cannot apply
             # it, then forget the row so the provider's retry is judged afresh.
             await self._client.rollback(
@@ -235,16 +270,12 @@ class RemoteWallet:
                 currency=party.currency,
                 amount=row.amount,
             )
-            await self._delete([row.id])
-            return _FENCED
-
-        item = await self._pending_from_row(row)
-        answer = await self._send(row.provider, party, item, row.round_id, row.game)
-        if _refusal(item, answer) is not None:
+        except (WalletUnavailable, WalletRejected):
+            await self._mark(row.id, PENDING, None, was=FENCING)
             return PENDING
-        await self._mark(row.id, APPLIED, answer.balance)
+        await self._delete([row.id], was=FENCING)
 
-        return APPLIED
+        return _FENCED
 
     async def _pending_from_row(self, row: _PendingRow) -> Pending:
         operation = Operation(row.operation)
@@ -323,30 +354,42 @@ class RemoteWallet:
         party: _Party,
         settled: Sequence[Pending],
         unsettled: Sequence[Pending],
-    ) -> None:
+    ) -> bool:
         undone: list[int] = []
+        certain = True
         for item in reversed(settled):
             if not item.fresh or item.operation.operation is Operation.ROLLBACK:
                 continue
-            try:
-                answer = await self._client.rollback(
-                    idempotency_key=f"{item.key}:undo",
-                    original_idempotency_key=item.key,
-                    operator=party.operator,
-                    player=party.player,
-                    currency=party.currency,
-                    amount=item.operation.amount,
-                )
-            except (WalletUnavailable, WalletRejected):
-                # The money moved and stays recorded as applied; the provider's
-                # retry of the request replays it instead of moving it again.
-                log.warning("wallet.undo_unavailable", provider=provider)
-                continue
-            if answer.status in _ROLLBACK_DONE:
+            if await self._undo(party, item.row_id, item.operation.amount):
                 undone.append(item.row_id)
+                continue
+            # The undo's outcome is unknown: the row waits as `undoing`, its
+            # replays are answered retryable, and reconcile finishes the undo.
+            log.warning("wallet.undo_unavailable", provider=provider)
+            await self._mark(item.row_id, UNDOING, None, was=APPLIED)
+            certain = False
         refused = [unsettled[0].row_id] + [i.row_id for i in unsettled[1:] if i.fresh]
         await self._restore_originals([i for i in unsettled if i.fresh])
         await self._delete(undone + refused)
+
+        return certain
+
+    async def _undo(self, party: _Party, row_id: int, amount: int) -> bool:
+        key = wallet_key(row_id)
+        try:
+            with wallet_call("rollback"):
+                answer = await self._client.rollback(
+                    idempotency_key=f"{key}:undo",
+                    original_idempotency_key=key,
+                    operator=party.operator,
+                    player=party.player,
+                    currency=party.currency,
+                    amount=amount,
+                )
+        except (WalletUnavailable, WalletRejected):
+            return False
+
+        return answer.status in _ROLLBACK_DONE
 
     async def _restore_originals(self, items: Sequence[Pending]) -> None:
         originals = [
@@ -365,23 +408,43 @@ class RemoteWallet:
                     ROLLED_BACK,
                 )
 
-    async def _mark(self, row_id: int, state: str, balance: int | None) -> None:
+    async def _mark(
+        self,
+        row_id: int,
+        state: str,
+        balance: int | None,
+        *,
+        was: str = PENDING,
+    ) -> bool:
+        # Conditional on the state the caller saw, so two resolutions of one
+        # row (a retry and a reconciliation) can never both take effect.
+        if balance is not None and not 0 <= balance <= MAX_MINOR:
+            balance = None
         async with self._db.transaction() as tx:
-            await tx.run(
+            changed = await tx.run(
                 "UPDATE transactions SET state = ?, balance_after = ?"
                 " WHERE id = ? AND state = ?",
                 state,
                 balance,
                 row_id,
-                PENDING,
+                was,
             )
 
-    async def _delete(self, row_ids: Sequence[int]) -> None:
+        return changed == 1
+
+    async def _delete(self, row_ids: Sequence[int], *, was: str | None = None) -> None:
         if not row_ids:
             return
         async with self._db.transaction() as tx:
             for row_id in row_ids:
-                await tx.run("DELETE FROM transactions WHERE id = ?", row_id)
+                if was is None:
+                    await tx.run("DELETE FROM transactions WHERE id = ?", row_id)
+                else:
+                    await tx.run(
+                        "DELETE FROM transactions WHERE id = ? AND state = ?",
+                        row_id,
+                        was,
+                    )
 
     async def _close_round(self, provider: str, round_id: str, player_id: int) -> None:
         now = clock.to_text(clock.now())

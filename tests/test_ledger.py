@@ -525,7 +525,9 @@ async def test_credit_naming_another_players_debit_is_refused(ledger: Ledger) ->
     other = player_ref("casino-a", "p2")
 
     outcome = await ledger.apply(
-        PROVIDER, PROFILE, request(credit("w1", 500, ref="b1"), player=other)
+        PROVIDER,
+        PROFILE,
+        request(credit("w1", 500, ref="b1"), player=other, round_id="r-p2"),
     )
 
     assert outcome.status is Status.TRANSACTION_NOT_FOUND
@@ -573,3 +575,91 @@ async def test_refused_operator_debit_for_a_new_player_writes_no_account(
 
     assert outcome.status is Status.UNKNOWN_PLAYER
     assert await db.one("SELECT count(*) FROM players") == (0,)
+
+
+async def test_rollback_in_another_currency_than_its_debit_is_refused(
+    ledger: Ledger,
+) -> None:
+    """A rollback returns the debit in the debit's currency or not at all."""
+    await funded(ledger)
+    await ledger.transfer(
+        "casino-a",
+        "player-1",
+        operation=Operation.CREDIT,
+        amount=1000,
+        currency="USD",
+        reference="funding-usd",
+    )
+    await ledger.apply(PROVIDER, PROFILE, request(debit("b1", 500)))
+
+    crossed = await ledger.apply(
+        PROVIDER, PROFILE, request(rollback("rb1", "b1"), currency="USD")
+    )
+    proper = await ledger.apply(PROVIDER, PROFILE, request(rollback("rb2", "b1")))
+
+    assert crossed.status is Status.TRANSACTION_MISMATCH
+    assert await ledger.balance("casino-a", "player-1", "USD") == 1000
+    assert proper.status is Status.OK
+    assert await balance(ledger) == 1000
+
+
+async def test_credit_naming_a_debit_in_another_currency_is_refused(
+    ledger: Ledger,
+) -> None:
+    """A win settles its bet in the bet's currency only."""
+    await funded(ledger)
+    await ledger.open_account("casino-a", "player-1", "USD")
+    await ledger.apply(PROVIDER, PROFILE, request(debit("b1", 500)))
+
+    outcome = await ledger.apply(
+        PROVIDER, PROFILE, request(credit("w1", 900, ref="b1"), currency="USD")
+    )
+
+    assert outcome.status is Status.TRANSACTION_MISMATCH
+    assert await ledger.balance("casino-a", "player-1", "USD") == 0
+
+
+async def test_a_round_belongs_to_the_player_who_opened_it(ledger: Ledger) -> None:
+    """Another player can neither close a player's round nor play in it."""
+    await funded(ledger)
+    await ledger.open_account("casino-a", "p2", "EUR")
+    other = player_ref("casino-a", "p2")
+    await ledger.apply(PROVIDER, PROFILE, request(debit("b1", 300), round_id="shared"))
+
+    closed = await ledger.apply(
+        PROVIDER, PROFILE, request(round_id="shared", round_closed=True, player=other)
+    )
+    paid = await ledger.apply(
+        PROVIDER, PROFILE, request(credit("w9", 999), round_id="shared", player=other)
+    )
+    win = await ledger.apply(
+        PROVIDER, PROFILE, request(credit("w1", 600), round_id="shared")
+    )
+
+    assert closed.status is paid.status is Status.TRANSACTION_MISMATCH
+    assert win.status is Status.OK
+    assert await balance(ledger) == 1300
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["transaction_id", "reference_transaction_id", "round_id", "game", "player"],
+)
+@pytest.mark.parametrize("bad", ["with\x00nul", "x" * 257])
+async def test_ids_with_nul_or_past_256_characters_are_refused(
+    ledger: Ledger, db: Database, field: str, bad: str
+) -> None:
+    """Ids the ledger cannot store faithfully everywhere are refused, not stored."""
+    await funded(ledger)
+    values = {"transaction_id": "b1", "reference_transaction_id": None}
+    if field in values:
+        values[field] = bad
+    op = WalletOperation(operation=Operation.DEBIT, amount=100, **values)  # type: ignore[arg-type]
+    fields = {field: bad} if field in ("round_id", "game", "player") else {}
+
+    outcome = await ledger.apply(PROVIDER, PROFILE, request(op, **fields))
+
+    assert outcome.status is Status.BAD_REQUEST
+    assert await db.one(
+        "SELECT count(*) FROM transactions WHERE provider = ?", PROVIDER
+    ) == (0,)

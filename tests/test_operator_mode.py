@@ -7,10 +7,12 @@ database (SQLite, and PostgreSQL when configured).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -27,7 +29,11 @@ from contracts.wallet import (
 from examples.operator_wallet import WALLET, create_app, serve
 from gateway.db import Database
 from gateway.ledger import Ledger, player_ref
-from gateway.operator_wallet import OperatorWalletClient
+from gateway.operator_wallet import (
+    OperatorWalletClient,
+    WalletAnswer,
+    WalletUnavailable,
+)
 from gateway.settlement import RemoteWallet
 
 SECRET = "operator-wallet-test-secret"
@@ -43,6 +49,7 @@ class Casino:
     ledger: Ledger
     app: web.Application
     remote: RemoteWallet
+    url: str
 
     async def balance(self) -> int | None:
         """Return the player's balance as the casino's wallet holds it."""
@@ -73,7 +80,7 @@ async def casino(db: Database, tmp_path: Path) -> AsyncIterator[Casino]:
         app[WALLET].store.set_player("casino-a", "player-1", "EUR", 1000, False)
         ledger = Ledger(db, remote)
         await ledger.open_account("casino-a", "player-1", "EUR")
-        yield Casino(ledger, app, remote)
+        yield Casino(ledger, app, remote, url)
         await remote.close()
 
 
@@ -296,3 +303,141 @@ async def test_closed_round_in_operator_mode_takes_no_new_money(casino: Casino) 
 
     assert late.status is Status.ROUND_CLOSED
     assert await casino.balance() == 900
+
+
+class UndoFails(OperatorWalletClient):
+    """The real client, except that undo calls fail while `failing` is set."""
+
+    failing = True
+
+    async def rollback(self, **fields: Any) -> WalletAnswer:  # type: ignore[override]
+        """Fail an undo as an unreachable wallet would; send anything else."""
+        if self.failing and str(fields["idempotency_key"]).endswith(":undo"):
+            raise WalletUnavailable("/rollback", "injected for the test")
+        return await super().rollback(**fields)
+
+
+async def test_unknown_undo_of_a_refused_request_is_retryable_and_finished_once(
+    casino: Casino, db: Database
+) -> None:
+    """A refused request whose undo went unanswered is retried, never half-paid."""
+    faulty = UndoFails(casino.url, SECRET, deadline=0.5, attempts=1)
+    remote = RemoteWallet(db, faulty)
+    await remote.start()
+    ledger = Ledger(db, remote)
+    twice = WalletRequest(
+        player=PLAYER,
+        currency="EUR",
+        round_id="r1",
+        operations=(debit("b1", 300), debit("b2", 5000)),
+    )
+
+    first = await ledger.apply(PROVIDER, PROFILE, twice)
+    while_undoing = await ledger.apply(PROVIDER, PROFILE, twice)
+    faulty.failing = False
+    done = await remote.reconcile(timedelta(0))
+    judged_again = await ledger.apply(PROVIDER, PROFILE, twice)
+    await remote.close()
+
+    assert first.status is Status.RETRYABLE_ERROR
+    assert while_undoing.status is Status.RETRYABLE_ERROR
+    assert done.fenced == 1
+    assert judged_again.status is Status.INSUFFICIENT_FUNDS
+    assert await states(db) == {}
+    assert await casino.balance() == 1000
+
+
+async def test_retry_while_reconcile_fences_is_told_to_come_back(
+    casino: Casino, db: Database
+) -> None:
+    """A provider retry never gets OK for a debit that reconcile is fencing."""
+    casino.app[WALLET].faults.fail_next = 5
+    await casino.apply(debit("b1", 1000))
+    casino.app[WALLET].faults.fail_next = 0
+    casino.app[WALLET].faults.delay_seconds = 0.4
+
+    reconciling = asyncio.create_task(casino.remote.reconcile(timedelta(0)))
+    await asyncio.sleep(0.1)
+    during = await casino.apply(debit("b1", 1000))
+    done = await reconciling
+    casino.app[WALLET].faults.delay_seconds = 0.0
+    after = await casino.apply(debit("b1", 1000))
+
+    assert during.status is Status.RETRYABLE_ERROR
+    assert done.fenced == 1
+    assert after.status is Status.OK
+    assert await casino.balance() == 0
+    assert (await states(db))["b1"] == "applied"
+
+
+async def test_two_processes_in_operator_mode_keep_one_players_requests_in_order(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Gateways sharing PostgreSQL settle a win racing its bet's rollback once."""
+    from gateway import db as database
+
+    database.upgrade(postgres_url)
+    first_db, second_db = Database(postgres_url), Database(postgres_url)
+    await first_db.open()
+    await second_db.open()
+    app = create_app(SECRET, str(tmp_path / "wallet.db"))
+    outcomes: list[tuple[Status, Status]] = []
+    async with serve(app) as url:
+        remotes = [
+            RemoteWallet(pool, OperatorWalletClient(url, SECRET, deadline=2.0))
+            for pool in (first_db, second_db)
+        ]
+        for remote in remotes:
+            await remote.start()
+        app[WALLET].store.set_player("casino-a", "player-1", "EUR", 10_000, False)
+        first, second = (
+            Ledger(pool, remote)
+            for pool, remote in zip((first_db, second_db), remotes, strict=True)
+        )
+        await first.open_account("casino-a", "player-1", "EUR")
+        for number in range(10):
+            round_id = f"r{number}"
+            bet = WalletRequest(
+                player=PLAYER,
+                currency="EUR",
+                round_id=round_id,
+                operations=(debit(f"b{number}", 100),),
+            )
+            await first.apply(PROVIDER, PROFILE, bet)
+            win = WalletRequest(
+                player=PLAYER,
+                currency="EUR",
+                round_id=round_id,
+                round_closed=True,
+                operations=(
+                    WalletOperation(
+                        operation=Operation.CREDIT,
+                        transaction_id=f"w{number}",
+                        amount=500,
+                        credit_kind=CreditKind.WIN,
+                        reference_transaction_id=f"b{number}",
+                    ),
+                ),
+            )
+            undo = WalletRequest(
+                player=PLAYER,
+                currency="EUR",
+                round_id=round_id,
+                operations=(rollback(f"rb{number}", f"b{number}"),),
+            )
+            paid, rolled = await asyncio.gather(
+                first.apply(PROVIDER, PROFILE, win),
+                second.apply(PROVIDER, PROFILE, undo),
+            )
+            outcomes.append((paid.status, rolled.status))
+        balance = await first.balance("casino-a", "player-1", "EUR")
+        for remote in remotes:
+            await remote.close()
+    await first_db.close()
+    await second_db.close()
+
+    assert all(
+        (paid is Status.OK) != (rolled is Status.OK) for paid, rolled in outcomes
+    )
+    wins = sum(paid is Status.OK for paid, _ in outcomes)
+    assert balance == 10_000 + 400 * wins

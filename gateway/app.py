@@ -4,24 +4,32 @@ Provider callbacks are the hot path: they are read by the instance's adapter,
 applied by the ledger and answered in the provider's own protocol, with
 nothing else in the way. Operator API errors are JSON with stable codes,
 rendered in one place (`_operator_error`).
+
+Each handler reads the configuration snapshot in force once (`Runtime` in
+`gateway.reload`), so a reload never changes a request half-way through. A
+launch is routed by `gateway.routing` and made through `gateway.resilience`:
+retried only where that is safe, moved to the rule's fallback only when it
+failed before reaching the provider.
 """
 
 from __future__ import annotations
 
 import hmac
-import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import timedelta
+import itertools
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import httpx
 import orjson
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from contracts.adapter import AdapterContext, Callback, CallbackAnswer, GameAdapter
+from contracts.adapter import Callback, CallbackAnswer, GameAdapter
 from contracts.errors import (
     BadRequest,
     BodyTooLarge,
@@ -31,15 +39,21 @@ from contracts.errors import (
 )
 from contracts.launch import Device, LaunchRequest, LaunchResult, Mode
 from contracts.money import CurrencyTable, Money
+from contracts.payments import PaymentAdapter
 from contracts.wallet import Operation, Status
 from gateway import clock
+from gateway.admin import add_admin_routes
 from gateway.config import Config, OperatorWalletConfig
 from gateway.db import Database, upgrade
 from gateway.ledger import Ledger, player_ref
-from gateway.metrics import Metrics, metrics_handler, metrics_middleware
+from gateway.metrics import Metrics, metrics_handler, metrics_middleware, own_seconds
 from gateway.operator_wallet import OperatorWalletClient
+from gateway.payments.api import add_payment_routes, payment_webhook
 from gateway.plugins import AdapterRegistry
-from gateway.sessions import GameSession, Sessions
+from gateway.reload import RUNTIME, Runtime, Snapshot, build_snapshot, file_version
+from gateway.resilience import CallFailed, Spent
+from gateway.routing import Route, RouteQuery
+from gateway.sessions import GameSession
 from gateway.settlement import RemoteWallet
 
 log = structlog.get_logger(__name__)
@@ -51,22 +65,7 @@ BodyT = TypeVar("BodyT", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@dataclass
-class Runtime:
-    """Everything the request handlers share for one configuration."""
-
-    config: Config
-    currencies: CurrencyTable
-    db: Database
-    ledger: Ledger
-    sessions: Sessions
-    adapters: dict[str, GameAdapter]
-    clients: list[httpx.AsyncClient]
-    metrics: Metrics
-    remote_wallet: RemoteWallet | None = None
-
-
-RUNTIME = web.AppKey("runtime", Runtime)
+__all__ = ["RUNTIME", "Runtime", "Snapshot", "build_app"]
 
 
 class OperatorError(Exception):
@@ -98,6 +97,7 @@ class SessionBody(_Body):
     lobby_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
     cashier_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
     provider: str | None = None
+    brand: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
 class TransferBody(_Body):
@@ -110,14 +110,27 @@ class TransferBody(_Body):
     reference: Reference = Field(description="the operator's idempotency key")
 
 
-def build_app(config: Config, registry: AdapterRegistry) -> web.Application:
-    """Build the gateway's application for one validated configuration."""
+def build_app(
+    config: Config,
+    registry: AdapterRegistry,
+    *,
+    config_path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    sighup: bool = False,
+) -> web.Application:
+    """Build the gateway's application for one validated configuration.
+
+    `config_path` is the file the config came from, read again on a reload
+    (with `environ`, the process environment by default); `sighup` reloads
+    it on that signal, which only the process's own server should ask for.
+    """
     metrics = Metrics(providers=config.providers)
     app = web.Application(
         client_max_size=config.limits.max_body_bytes,
         middlewares=[_request_id_middleware, metrics_middleware(metrics)],
     )
-    app[RUNTIME] = _runtime(config, registry, metrics)
+    app[RUNTIME] = _runtime(config, registry, metrics, config_path, environ)
+    app[SIGHUP] = sighup
     app.router.add_post("/v1/sessions", launch)
     app.router.add_get("/v1/sessions/{session_id}", get_session)
     app.router.add_post("/v1/wallet/transfers", transfer)
@@ -126,39 +139,38 @@ def build_app(config: Config, registry: AdapterRegistry) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler(metrics))
+    add_admin_routes(app)
     app.on_startup.append(_open)
     app.on_cleanup.append(_close)
+    add_payment_routes(app)
 
     return app
 
 
-def _runtime(config: Config, registry: AdapterRegistry, metrics: Metrics) -> Runtime:
-    currencies = config.currency_table()
-    db = Database(config.database)
-    clients: list[httpx.AsyncClient] = []
-    adapters: dict[str, GameAdapter] = {}
-    for instance, provider in config.providers.items():
-        client = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, connect=3.0),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        )
-        clients.append(client)
-        context = AdapterContext(instance=instance, currencies=currencies, http=client)
-        adapters[instance] = registry.get(provider.adapter).cls(
-            provider.settings, context
-        )
+SIGHUP = web.AppKey("sighup", bool)
 
+
+def _runtime(
+    config: Config,
+    registry: AdapterRegistry,
+    metrics: Metrics,
+    config_path: Path | None,
+    environ: Mapping[str, str] | None,
+) -> Runtime:
+    db = Database(config.database)
+    version = file_version(config_path, config)
+    snapshot = build_snapshot(config, version, registry, db, metrics)
     remote_wallet = remote_wallet_for(config, db)
+
     return Runtime(
-        config=config,
-        currencies=currencies,
+        snapshot,
         db=db,
         ledger=Ledger(db, remote_wallet),
-        remote_wallet=remote_wallet,
-        sessions=Sessions(db, timedelta(seconds=config.sessions.ttl_seconds)),
-        adapters=adapters,
-        clients=clients,
         metrics=metrics,
+        registry=registry,
+        remote_wallet=remote_wallet,
+        config_path=config_path,
+        environ=os.environ if environ is None else environ,
     )
 
 
@@ -183,42 +195,59 @@ async def _open(app: web.Application) -> None:
     await runtime.db.open()
     if runtime.remote_wallet is not None:
         await runtime.remote_wallet.start()
+    reloads = app[SIGHUP] and runtime.install_sighup()
     log.info(
         "gateway.started",
         providers=sorted(runtime.adapters),
         wallet=runtime.config.wallet.mode,
+        config_version=runtime.snapshot.version.hash,
+        reload_on_sighup=reloads,
     )
 
 
 async def _close(app: web.Application) -> None:
     runtime = app[RUNTIME]
-    for client in runtime.clients:
-        await client.aclose()
+    if app[SIGHUP]:
+        runtime.remove_sighup()
+    await runtime.aclose()
     if runtime.remote_wallet is not None:
         await runtime.remote_wallet.close()
     await runtime.db.close()
 
 
+# Request ids are this process's random prefix and a counter: unique like a
+# uuid4, without a call into the OS's random source on every request.
+_REQUEST_ID_PREFIX = secrets.token_hex(8)
+_request_numbers = itertools.count(1)
+
+
 @web.middleware
 async def _request_id_middleware(request: web.Request, handler: Handler) -> Any:
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
-    structlog.contextvars.bind_contextvars(request_id=request_id[:64])
+    request_id = request.headers.get("X-Request-Id", "")[:64] or (
+        f"{_REQUEST_ID_PREFIX}{next(_request_numbers):08x}"
+    )
+    # Resetting the one variable bound is cheaper than clearing the context,
+    # which copies and walks every context variable on each request.
+    tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
         response = await handler(request)
     finally:
-        structlog.contextvars.clear_contextvars()
-    response.headers["X-Request-Id"] = request_id[:64]
+        structlog.contextvars.reset_contextvars(**tokens)
+    response.headers["X-Request-Id"] = request_id
 
     return response
 
 
 async def provider_callback(request: web.Request) -> web.Response:
     """Verify, apply and answer one provider callback, in its own protocol."""
+    started = time.perf_counter()
     runtime = request.app[RUNTIME]
     instance = request.match_info["instance"]
     adapter = runtime.adapters.get(instance)
     if adapter is None:
         return _json(404, {"error": {"code": "unknown_provider", "message": instance}})
+    if isinstance(adapter, PaymentAdapter):
+        return await payment_webhook(request, instance, adapter)
 
     callback = Callback(
         path=request.match_info["path"],
@@ -242,8 +271,10 @@ async def provider_callback(request: web.Request) -> web.Response:
         failure = ProviderError("internal error", retryable=True)
         return _answer(adapter.render_error(callback, failure))
     runtime.metrics.record_outcome(instance, wallet_request, outcome)
+    answer = _answer(adapter.render_outcome(callback, wallet_request, outcome))
+    runtime.metrics.observe_overhead("wallet_callback", own_seconds(started))
 
-    return _answer(adapter.render_outcome(callback, wallet_request, outcome))
+    return answer
 
 
 async def _with_body(
@@ -277,36 +308,49 @@ def _answer(answer: CallbackAnswer) -> web.Response:
 
 async def launch(request: web.Request) -> web.Response:
     """Launch a game for a player: route, record the session, ask the provider."""
+    started = time.perf_counter()
     runtime = request.app[RUNTIME]
-    try:
-        operator = _operator(request, runtime)
-        body = await _parse(request, SessionBody)
-        _check_currency(runtime.currencies, body.currency)
-        instance = _route(runtime, body)
-        session, result = await _launch(runtime, operator, instance, body)
-    except OperatorError as error:
-        return _operator_error(error)
+    spent = Spent()
+    with runtime.lease() as snapshot:
+        try:
+            operator = _operator(request, snapshot.config)
+            body = await _parse(request, SessionBody)
+            _check_currency(snapshot.currencies, body.currency)
+            candidates = _route(snapshot, operator, body)
+            session, result = await _launch(
+                runtime, snapshot, operator, candidates, body, spent
+            )
+        except OperatorError as error:
+            return _operator_error(error)
 
-    log.info("session.opened", provider=instance, session_id=session.id)
+    runtime.metrics.observe_overhead(
+        "launch", time.perf_counter() - started - spent.seconds
+    )
+    log.info("session.opened", provider=session.provider, session_id=session.id)
     return _json(
         201,
         {
             "url": result.url,
             "session_id": session.id,
-            "provider": instance,
+            "provider": session.provider,
             "expires_at": clock.to_text(session.expires_at),
         },
     )
 
 
 async def _launch(
-    runtime: Runtime, operator: str, instance: str, body: SessionBody
+    runtime: Runtime,
+    snapshot: Snapshot,
+    operator: str,
+    candidates: tuple[str, ...],
+    body: SessionBody,
+    spent: Spent,
 ) -> tuple[GameSession, LaunchResult]:
     await runtime.ledger.open_account(operator, body.player, body.currency)
-    session = await runtime.sessions.open(
+    session = await snapshot.sessions.open(
         operator=operator,
         player=body.player,
-        provider=instance,
+        provider=candidates[0],
         game=body.game,
         currency=body.currency,
         mode=body.mode,
@@ -314,38 +358,93 @@ async def _launch(
     launch_request = LaunchRequest(
         session_token=session.token,
         player=player_ref(operator, body.player),
-        **body.model_dump(exclude={"player", "provider"}),
+        **body.model_dump(exclude={"player", "provider", "brand"}),
     )
-    try:
-        result = await runtime.adapters[instance].launch(launch_request)
-    except ProviderError as error:
-        log.warning("session.launch_failed", provider=instance, reason=error.message)
-        status = 503 if error.retryable else 502
-        raise OperatorError(status, "provider_error", error.message) from None
 
-    return session, result
+    # Each candidate after the first is tried only when every request to
+    # the one before failed before reaching it, so no provider can hold a
+    # session that the gateway then moved elsewhere.
+    failure: CallFailed | None = None
+    for instance in candidates:
+        if failure is not None:
+            runtime.metrics.count_fallback(failure.instance, "launch")
+            log.warning("session.fallback", failed=failure.instance, next=instance)
+            session = await snapshot.sessions.repin(session, instance)
+        provider = snapshot.providers[instance]
+        try:
+            result = await provider.call(
+                "launch",
+                partial(provider.adapter.launch, launch_request),
+                safe=False,
+                spent=spent,
+            )
+        except CallFailed as failed:
+            log.warning(
+                "session.launch_failed",
+                provider=instance,
+                reason=failed.error.message,
+                reached=failed.reached,
+            )
+            failure = failed
+            if not failed.fallback_safe:
+                break
+            continue
+        return session, result
+
+    assert failure is not None  # the loop returns or records a failure
+    status = 503 if failure.error.retryable or failure.fallback_safe else 502
+    raise OperatorError(status, "provider_error", failure.error.message)
 
 
-def _route(runtime: Runtime, body: SessionBody) -> str:
+def _route(snapshot: Snapshot, operator: str, body: SessionBody) -> tuple[str, ...]:
+    # A session is never routed again once open: callbacks name their
+    # instance in the URL and every later call reads `session.provider`.
     if body.provider is not None:
-        if body.provider not in runtime.adapters:
+        configured = snapshot.config.providers.get(body.provider)
+        if configured is None or configured.kind != "game":
             raise OperatorError(
                 404, "unknown_provider", f"no provider {body.provider!r}"
             )
-        return body.provider
-    for rule in runtime.config.routes.games:
-        if rule.matches(body.game):
-            return rule.use
+        return (body.provider,)
 
-    raise OperatorError(404, "unknown_game", f"no route serves game {body.game!r}")
+    route = snapshot.router.route(_query(operator, body), snapshot.health)
+    if not route.candidates:
+        raise OperatorError(404, "unknown_game", f"no route serves game {body.game!r}")
+    _log_route(route)
+
+    return route.candidates
+
+
+def _query(operator: str, body: SessionBody) -> RouteQuery:
+    return RouteQuery(
+        game=body.game,
+        operator=operator,
+        player=body.player,
+        brand=body.brand,
+        country=body.country,
+        jurisdiction=body.jurisdiction,
+        currency=body.currency,
+        device=body.device.value,
+        mode=body.mode.value,
+    )
+
+
+def _log_route(route: Route) -> None:
+    if route.unhealthy:
+        log.info(
+            "session.routed_around",
+            preferred=route.preferred,
+            unhealthy=dict(route.unhealthy),
+            serves=route.serves,
+        )
 
 
 async def get_session(request: web.Request) -> web.Response:
-    """Return one of the operator's game sessions."""
-    runtime = request.app[RUNTIME]
+    """Return one of the operator's game sessions, with the instance it keeps."""
+    snapshot = request.app[RUNTIME].snapshot
     try:
-        operator = _operator(request, runtime)
-        session = await runtime.sessions.get(request.match_info["session_id"])
+        operator = _operator(request, snapshot.config)
+        session = await snapshot.sessions.get(request.match_info["session_id"])
         if session is None or session.operator != operator:
             raise OperatorError(404, "unknown_session", "no such session")
     except OperatorError as error:
@@ -369,14 +468,15 @@ async def get_session(request: web.Request) -> web.Response:
 async def transfer(request: web.Request) -> web.Response:
     """Credit or debit a built-in balance once per operator reference."""
     runtime = request.app[RUNTIME]
+    snapshot = runtime.snapshot
     try:
-        operator = _operator(request, runtime)
+        operator = _operator(request, snapshot.config)
         if runtime.remote_wallet is not None:
             raise OperatorError(
                 409, "operator_wallet", "balances live in the casino's own wallet"
             )
         body = await _parse(request, TransferBody)
-        money = _money(runtime.currencies, body.amount, body.currency)
+        money = _money(snapshot.currencies, body.amount, body.currency)
         operation = Operation.CREDIT if body.direction == "credit" else Operation.DEBIT
         outcome = await runtime.ledger.transfer(
             operator,
@@ -396,7 +496,7 @@ async def transfer(request: web.Request) -> web.Response:
         {
             "player": body.player,
             "currency": body.currency,
-            "balance": _formatted(runtime.currencies, outcome.balance, body.currency),
+            "balance": _formatted(snapshot.currencies, outcome.balance, body.currency),
             "replay": outcome.operations[0].replay,
             "transaction_id": outcome.operations[0].gateway_transaction_id,
         },
@@ -406,10 +506,11 @@ async def transfer(request: web.Request) -> web.Response:
 async def get_balance(request: web.Request) -> web.Response:
     """Return a player's built-in balance in one currency."""
     runtime = request.app[RUNTIME]
+    snapshot = runtime.snapshot
     try:
-        operator = _operator(request, runtime)
+        operator = _operator(request, snapshot.config)
         currency = request.query.get("currency", "")
-        _check_currency(runtime.currencies, currency)
+        _check_currency(snapshot.currencies, currency)
         player = request.match_info["player"]
         minor = await runtime.ledger.balance(operator, player, currency)
         if minor is None:
@@ -422,7 +523,7 @@ async def get_balance(request: web.Request) -> web.Response:
         {
             "player": player,
             "currency": currency,
-            "balance": _formatted(runtime.currencies, minor, currency),
+            "balance": _formatted(snapshot.currencies, minor, currency),
         },
     )
 
@@ -441,10 +542,10 @@ async def readyz(request: web.Request) -> web.Response:
     return _json(200, {"status": "ready"})
 
 
-def _operator(request: web.Request, runtime: Runtime) -> str:
+def _operator(request: web.Request, config: Config) -> str:
     header = request.headers.get("Authorization", "")
     key = header.removeprefix("Bearer ").strip() or request.headers.get("X-Api-Key", "")
-    for operator in runtime.config.operators:
+    for operator in config.operators:
         for candidate in operator.api_keys:
             if hmac.compare_digest(candidate.get_secret_value().encode(), key.encode()):
                 return operator.name
@@ -477,7 +578,9 @@ def _money(currencies: CurrencyTable, amount: str, currency: str) -> int:
     try:
         return currencies.parse(amount, currency).minor
     except (BadRequest, UnknownCurrency) as error:
-        raise OperatorError(400, error.code, error.message) from None
+        places = currencies.exponent(currency)
+        detail = f"amount: {error.message} ({currency} has {places} decimals)"
+        raise OperatorError(400, error.code, detail) from None
 
 
 def _formatted(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ import click
 from aiohttp import web
 
 from contracts.errors import ConfigError
+from contracts.payments import PaymentCapabilities
 from gateway import db, retention
 from gateway.config import Config, OperatorWalletConfig, load_config, read_preamble
 from gateway.logs import configure_logging
@@ -27,10 +29,15 @@ CONFIG = click.option(
 )
 
 
-def _load(config_path: Path) -> tuple[Config, AdapterRegistry]:
+def _load(config_path: Path, quiet: bool = False) -> tuple[Config, AdapterRegistry]:
+    # A command whose standard output is its answer logs warnings only, and
+    # to standard error.
     try:
         preamble = read_preamble(config_path)
-        configure_logging(preamble.logging.format, preamble.logging.level)
+        if quiet:
+            configure_logging(preamble.logging.format, "warning", stream=sys.stderr)
+        else:
+            configure_logging(preamble.logging.format, preamble.logging.level)
         registry = load_adapters(allow=preamble.plugins)
         config = load_config(config_path, registry)
     except ConfigError as error:
@@ -50,18 +57,45 @@ def main() -> None:
 @CONFIG
 @click.option("--host", help="Override listen.host from the config.")
 @click.option("--port", type=int, help="Override listen.port from the config.")
-def serve(config_path: Path, host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes serving the port; more than one needs PostgreSQL.",
+)
+@click.option("--worker", "is_worker", is_flag=True, hidden=True)
+def serve(
+    config_path: Path,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    is_worker: bool,
+) -> None:
     """Run the gateway until interrupted."""
     from gateway.app import build_app
+    from gateway.workers import check_workers, run_workers
 
     config, registry = _load(config_path)
-    app = build_app(config, registry)
+    host = host or config.listen.host
+    port = config.listen.port if port is None else port
+    if workers > 1:
+        try:
+            check_workers(config, workers)
+            sys.exit(
+                run_workers(config_path, config, host=host, port=port, workers=workers)
+            )
+        except ConfigError as error:
+            click.echo(f"gamegate: invalid config: {error.message}", err=True)
+            sys.exit(2)
+    app = build_app(config, registry, config_path=config_path, sighup=True)
     web.run_app(
         app,
-        host=host or config.listen.host,
-        port=config.listen.port if port is None else port,
+        host=host,
+        port=port,
         access_log=None,
         print=None,
+        reuse_port=is_worker or None,
     )
 
 
@@ -138,33 +172,88 @@ async def _reconcile(config: Config, older_than: float) -> Reconciled:
         await database.close()
 
 
+@main.group()
+def routes() -> None:
+    """Inspect the routing table."""
+
+
+@routes.command()
+@CONFIG
+@click.option("--game", required=True, help="The game id to launch.")
+@click.option("--country", help="The player's country, ISO 3166 alpha-2.")
+@click.option("--currency", help="The session's currency.")
+@click.option("--operator", help="The operator (casino) launching.")
+@click.option("--brand", help="The operator's brand.")
+@click.option("--jurisdiction", help="The licence jurisdiction.")
+@click.option("--device", type=click.Choice(["desktop", "mobile"]), default="desktop")
+@click.option("--mode", type=click.Choice(["real", "demo"]), default="real")
+@click.option("--player", help="The player id; decides the side of a split.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+def explain(
+    config_path: Path,
+    as_json: bool,
+    **request: str | None,
+) -> None:
+    """Say which instance would serve a launch, and why.
+
+    Health is not known outside the running gateway, so every instance is
+    taken as healthy; `GET /admin/routes/explain` answers with live health.
+    """
+    from gateway.routing import RouteQuery, Router
+    from gateway.routing import explain as explained
+
+    config, _ = _load(config_path, quiet=True)
+    query = RouteQuery(game=str(request.pop("game")), **request)
+    document = explained(Router(config.routes, config.games).route(query))
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo("\n".join(document["lines"]))
+    sys.exit(0 if document["serves"] is not None or document["rule"] else 1)
+
+
 @main.command()
 def adapters() -> None:
     """List the installed adapters, their versions and capabilities."""
-    from rich.console import Console
-    from rich.table import Table
-
+    configure_logging("console", "warning", stream=sys.stderr)
     try:
         registry = load_adapters()
     except ConfigError as error:
         click.echo(f"gamegate: {error.message}", err=True)
         sys.exit(2)
-    table = Table("adapter", "version", "contract", "operations", "signature", "from")
+
     for loaded in registry:
         capabilities = loaded.cls.capabilities
-        table.add_row(
-            loaded.name,
-            loaded.version,
-            loaded.cls.contract_version,
-            ", ".join(sorted(op.value for op in capabilities.operations)),
-            capabilities.signature,
-            f"{loaded.distribution or loaded.plugin}: {loaded.origin}",
+        currencies = capabilities.currencies
+        click.echo(
+            f"{loaded.name} {loaded.version}"
+            f" (contract {loaded.cls.contract_version}, {loaded.cls.kind})"
         )
-    Console().print(table)
+        click.echo(f"  from        {loaded.distribution or loaded.plugin}")
+        click.echo(f"  file        {loaded.origin}")
+        operations = ", ".join(sorted(op.value for op in capabilities.operations))
+        click.echo(f"  operations  {operations}")
+        click.echo(f"  currencies  {', '.join(sorted(currencies or ['any']))}")
+        click.echo(f"  signature   {capabilities.signature}")
+        click.echo(f"  money       {capabilities.money_format}")
+        if isinstance(capabilities, PaymentCapabilities):
+            methods = ", ".join(sorted(method.value for method in capabilities.methods))
+            click.echo(f"  methods     {methods}")
+            continue
+        click.echo(
+            f"  demo        {'yes' if capabilities.demo else 'no'},"
+            f" free rounds {'yes' if capabilities.free_rounds else 'no'}"
+        )
 
 
 @main.command()
-@click.option("--rounds", default=20, show_default=True, help="Rounds to play.")
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=3),
+    default=20,
+    show_default=True,
+    help="Rounds to play; at least 3, so a retransmission and a refusal happen.",
+)
 @click.option("--seed", default=7, show_default=True, help="Seed of the studio's RNG.")
 @click.option(
     "--wallet",
@@ -173,8 +262,78 @@ def adapters() -> None:
     show_default=True,
     help="Keep balances in the gateway, or in the reference casino wallet.",
 )
-def demo(rounds: int, seed: int, wallet: str) -> None:
+@click.option(
+    "--payments",
+    is_flag=True,
+    help="Deposit through two fake payment providers (one falls back), play,"
+    " pay out, and print each payment's state history. Built-in wallet only.",
+)
+def demo(rounds: int, seed: int, wallet: str, payments: bool) -> None:
     """Play real rounds through the gateway against the studio simulator."""
+    if payments:
+        from gateway.payments_demo import run_payments_demo
+
+        if wallet != "builtin":
+            click.echo("gamegate: --payments runs with the built-in wallet", err=True)
+            sys.exit(2)
+        sys.exit(run_payments_demo(rounds=rounds, seed=seed))
+
     from gateway.demo import run_demo
 
     sys.exit(run_demo(rounds=rounds, seed=seed, wallet=wallet))
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="Short runs, under a minute, for CI.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("bench-results"),
+    show_default=True,
+    help="Where report.md and latency.png go.",
+)
+@click.option(
+    "--postgres",
+    default="postgresql://postgres@127.0.0.1:5432/test",
+    show_default=True,
+    help="The server for the one-to-two worker comparison.",
+)
+@click.option("--no-postgres", is_flag=True, help="Skip the worker comparison.")
+@click.option(
+    "--soak", type=int, default=0, help="Also send this many callbacks, watching RSS."
+)
+@click.option(
+    "--nice",
+    type=click.IntRange(-20, 19),
+    default=0,
+    help="Niceness of every process it starts; below 0 (root only), other"
+    " programs on the machine disturb the numbers less.",
+)
+def bench(
+    quick: bool, out: Path, postgres: str, no_postgres: bool, soak: int, nice: int
+) -> None:
+    """Measure the gateway under load against this machine's own ceiling."""
+    from gateway.bench import BenchError, Options, report, run_bench
+
+    options = Options(
+        out=out,
+        quick=quick,
+        postgres=None if no_postgres else postgres,
+        soak=soak,
+        nice=nice,
+    )
+    try:
+        result = run_bench(options, echo=click.echo)
+    except BenchError as error:
+        click.echo(f"gamegate bench: {error}", err=True)
+        sys.exit(2)
+    click.echo(
+        report.markdown_table(
+            report.table_rows(result.results, result.ceiling, result.ceiling_cpu)
+        )
+    )
+    if result.scaling:
+        click.echo(report.markdown_table(report.table_rows(result.scaling, None)))
+    for note in result.notes:
+        click.echo(f"- {note}")
+    click.echo(f"report: {out / 'report.md'}")

@@ -135,7 +135,7 @@ def _config(setup: Setup) -> Config:
                 "casino_id": OPERATOR,
             }
         },
-        "routes": {"games": [{"games": ["example-studio:*"], "use": PROVIDER}]},
+        "routes": {"games": [{"match": {"game": "example-studio:*"}, "use": PROVIDER}]},
     }
     if setup.wallet_url:
         data["wallet"] = {

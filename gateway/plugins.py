@@ -15,6 +15,7 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pluggy
 import structlog
@@ -22,6 +23,9 @@ import structlog
 from contracts.adapter import CONTRACT_VERSION, AdapterConfig, Capabilities, GameAdapter
 from contracts.errors import ConfigError, GamegateError
 from contracts.hookspecs import ENTRY_POINT_GROUP, PROJECT, AdapterSpecs
+from contracts.payments import PaymentAdapter, PaymentCapabilities
+
+AdapterClass = type[GameAdapter] | type[PaymentAdapter]
 
 _log = structlog.get_logger(__name__)
 
@@ -32,14 +36,22 @@ _VERSION = re.compile(r"(?P<major>[0-9]+)(?:\.[0-9A-Za-z.+-]*)?")
 
 @dataclass(frozen=True, slots=True)
 class LoadedAdapter:
-    """One adapter class start-up accepted, and where it came from."""
+    """One adapter class start-up accepted, and where it came from.
 
-    cls: type[GameAdapter]
+    `cls` is a `GameAdapter` or a `PaymentAdapter` subclass; `kind` says which.
+    """
+
+    cls: AdapterClass
     name: str
     plugin: str
     distribution: str | None
     version: str
     origin: str
+
+    @property
+    def kind(self) -> Literal["game", "payment"]:
+        """The adapter's kind: `game` or `payment`."""
+        return self.cls.kind
 
 
 class AdapterRegistry:
@@ -280,18 +292,20 @@ class _Registration:
         self.plugin = ""
         self.accepted: dict[str, LoadedAdapter] = {}
 
-    def __call__(self, cls: type[GameAdapter]) -> None:
+    def __call__(self, cls: AdapterClass) -> None:
         adapter = self._load(cls)
         if adapter.name in self.accepted:
             raise _duplicate(self.accepted[adapter.name], adapter)
 
         self.accepted[adapter.name] = adapter
 
-    def _load(self, cls: type[GameAdapter]) -> LoadedAdapter:
-        if not (isinstance(cls, type) and issubclass(cls, GameAdapter)):
+    def _load(self, cls: AdapterClass) -> LoadedAdapter:
+        if not (
+            isinstance(cls, type) and issubclass(cls, GameAdapter | PaymentAdapter)
+        ):
             raise ConfigError(
                 f"adapter plugin {self.plugin!r} registered {cls!r}, "
-                "which is not a GameAdapter subclass",
+                "which is not a GameAdapter subclass (nor a PaymentAdapter one)",
                 plugin=self.plugin,
             )
         _check_declarations(cls, self.plugin)
@@ -309,10 +323,15 @@ class _Registration:
         )
 
 
-def _check_declarations(cls: type[GameAdapter], plugin: str) -> None:
+def _check_declarations(cls: AdapterClass, plugin: str) -> None:
+    # A payment adapter declares webhook paths and payment capabilities
+    # where a game adapter declares callback paths and game capabilities.
+    payment = issubclass(cls, PaymentAdapter)
     name = getattr(cls, "name", None)
     config_model = getattr(cls, "config_model", None)
-    paths = getattr(cls, "callback_paths", None)
+    paths_name = "webhook_paths" if payment else "callback_paths"
+    paths = getattr(cls, paths_name, None)
+    wanted: type = PaymentCapabilities if payment else Capabilities
     problems = []
     if not (isinstance(name, str) and _ADAPTER_NAME.fullmatch(name)):
         problems.append(
@@ -320,10 +339,10 @@ def _check_declarations(cls: type[GameAdapter], plugin: str) -> None:
         )
     if not (isinstance(config_model, type) and issubclass(config_model, AdapterConfig)):
         problems.append("config_model must be a subclass of AdapterConfig")
-    if not isinstance(getattr(cls, "capabilities", None), Capabilities):
-        problems.append("capabilities must be a Capabilities")
+    if not isinstance(getattr(cls, "capabilities", None), wanted):
+        problems.append(f"capabilities must be a {wanted.__name__}")
     if not (isinstance(paths, tuple) and all(isinstance(p, str) for p in paths)):
-        problems.append("callback_paths must be a tuple of str")
+        problems.append(f"{paths_name} must be a tuple of str")
     if not isinstance(cls.version, str):
         problems.append("version must be a str")
     if inspect.isabstract(cls):
@@ -340,7 +359,7 @@ def _check_declarations(cls: type[GameAdapter], plugin: str) -> None:
         )
 
 
-def _check_contract(cls: type[GameAdapter], plugin: str) -> None:
+def _check_contract(cls: AdapterClass, plugin: str) -> None:
     wanted = _major(CONTRACT_VERSION)
     declared = cls.contract_version
     major = _major(declared) if isinstance(declared, str) else None
@@ -359,11 +378,12 @@ def _major(version: str) -> int | None:
     return int(match["major"]) if match else None
 
 
-def _version(cls: type[GameAdapter], distribution: str | None) -> str:
+def _version(cls: AdapterClass, distribution: str | None) -> str:
     # An adapter that leaves `version` at the base class default takes the
     # version of the distribution that shipped it.
-    bases = [base for base in cls.__mro__ if issubclass(base, GameAdapter)]
-    declared = any("version" in vars(base) for base in bases if base is not GameAdapter)
+    roots = (GameAdapter, PaymentAdapter)
+    bases = [base for base in cls.__mro__ if issubclass(base, roots)]
+    declared = any("version" in vars(base) for base in bases if base not in roots)
     if declared or distribution is None:
         return cls.version
     try:

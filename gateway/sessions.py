@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from contracts.launch import Mode
@@ -107,3 +107,19 @@ class Sessions:
             created_at=clock.from_text(row[8]),
             expires_at=clock.from_text(row[9]),
         )
+
+    async def repin(self, session: GameSession, provider: str) -> GameSession:
+        """Move a session that no provider has seen yet to another instance.
+
+        Only a launch that failed before reaching its provider may do this:
+        the provider never had the session's token, so none of its callbacks
+        can name it.
+        """
+        async with self._db.transaction() as tx:
+            await tx.run(
+                "UPDATE game_sessions SET provider = ? WHERE id = ?",
+                provider,
+                session.id,
+            )
+
+        return replace(session, provider=provider)

@@ -88,6 +88,31 @@ def edit(path: str, value: object) -> dict[str, object]:
         (edit("currencies", {"BTC": "eight"}), "currencies.BTC"),
         (edit("limits", {"max_body_bytes": 10}), "limits.max_body_bytes"),
         (edit("spelling_mistake", 1), "spelling_mistake"),
+        (edit("currencies", {"EUR": 0}), "currencies"),
+        (edit("currencies", {"BTC": True}), "currencies.BTC"),
+        (edit("database", "mysql://db/x"), "database"),
+        (edit("sessions", {"ttl_seconds": 10**12}), "sessions.ttl_seconds"),
+        (edit("operators.0.api_keys", [" " * 20]), "operators.0.api_keys"),
+        (
+            edit(
+                "operators",
+                [
+                    {"name": "casino-a", "api_keys": ["k" * 24]},
+                    {"name": "casino-a", "api_keys": ["j" * 24]},
+                ],
+            ),
+            "operators",
+        ),
+        (
+            edit(
+                "operators",
+                [
+                    {"name": "casino-a", "api_keys": ["k" * 24]},
+                    {"name": "casino-b", "api_keys": ["k" * 24]},
+                ],
+            ),
+            "operators",
+        ),
     ],
 )
 def test_invalid_config_names_the_key_path(

@@ -203,24 +203,31 @@ async def test_malformed_and_oversized_launch_bodies_are_refused(
     assert (await oversized.json())["error"]["code"] == "body_too_large"
 
 
-async def test_transfer_finer_than_currency_is_refused(
-    client: TestClient[Any, Any],
+@pytest.mark.parametrize(
+    "amount", ["10.005", "99999999999999999999999.00", "-1.00", "1e3", "1,00"]
+)
+async def test_transfer_with_an_inexact_amount_is_refused_and_writes_nothing(
+    client: TestClient[Any, Any], amount: str
 ) -> None:
-    """A funding amount finer than the currency's exponent moves nothing."""
+    """A funding amount that is not exact money in the currency moves nothing."""
     response = await client.post(
         "/v1/wallet/transfers",
         headers=AUTH,
         json={
             "player": "player-1",
             "currency": "EUR",
-            "amount": "10.005",
+            "amount": amount,
             "direction": "credit",
             "reference": "fund-1",
         },
     )
 
+    error = (await response.json())["error"]
     assert response.status == 400
-    assert (await response.json())["error"]["code"] == "bad_amount"
+    assert error["code"] == "bad_amount"
+    assert "EUR has 2 decimals" in error["message"]
+    players = await client.app[RUNTIME].db.one("SELECT count(*) FROM players")
+    assert players == (0,)
 
 
 async def test_signed_bet_is_applied_and_answered_in_protocol(

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from aiohttp.test_utils import TestServer
 
+from contracts.adapter import GameAdapter
 from contracts.launch import Mode
 from contracts.money import Money
 from contracts.testing.adapter import AdapterUnderTest
@@ -111,7 +112,10 @@ class KitGateway:
                 timeout=10.0,
             )
             stack.push_async_callback(http.aclose)
-            profile = registry.get(declared.adapter).cls.profile
+            adapter_cls = registry.get(declared.adapter).cls
+            if not issubclass(adapter_cls, GameAdapter):
+                raise TypeError(f"{declared.adapter!r} is not a game adapter")
+            profile = adapter_cls.profile
 
             yield cls(declared, server, http, settings, profile)
 

@@ -8,6 +8,7 @@ sending the signed `/play` and `/rollback` callbacks the studio sends.
 from examples.softswiss_simulator.client import RoundRecord, StudioAnswer, StudioClient
 from examples.softswiss_simulator.studio import (
     DEFAULT_GAMES,
+    Fault,
     LaunchedSession,
     Studio,
     StudioGame,
@@ -17,6 +18,7 @@ from examples.softswiss_simulator.studio import (
 
 __all__ = [
     "DEFAULT_GAMES",
+    "Fault",
     "LaunchedSession",
     "RoundRecord",
     "Studio",

@@ -13,7 +13,7 @@ import click
 from aiohttp import web
 
 from examples.softswiss_simulator.client import StudioClient
-from examples.softswiss_simulator.studio import Studio, create_app
+from examples.softswiss_simulator.studio import Fault, Studio, create_app
 
 TOKEN = click.option(
     "--auth-token",
@@ -34,12 +34,39 @@ def main() -> None:
 @click.option("--port", type=int, default=9100, show_default=True)
 @click.option("--casino-id", default=None, help="Refuse launches for other casinos.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--fault",
+    help="Misbehave on every launch: hang, reset, slow:SECONDS, a status such"
+    " as 500, or 429:RETRY_AFTER.",
+)
 def serve(
-    auth_token: str, host: str, port: int, casino_id: str | None, seed: int
+    auth_token: str,
+    host: str,
+    port: int,
+    casino_id: str | None,
+    seed: int,
+    fault: str | None,
 ) -> None:
     """Serve the studio's launch API until interrupted."""
     studio = Studio(auth_token, casino_id=casino_id, seed=seed)
+    if fault is not None:
+        studio.inject(parse_fault(fault), times=None)
     web.run_app(create_app(studio), host=host, port=port)
+
+
+def parse_fault(text: str) -> Fault:
+    """Read a `--fault` value: hang, reset, slow:SECONDS, STATUS[:RETRY_AFTER]."""
+    kind, _, value = text.partition(":")
+    try:
+        if kind in ("hang", "reset") and not value:
+            return Fault.hang() if kind == "hang" else Fault.reset()
+        if kind == "slow":
+            return Fault.slow(float(value))
+        return Fault.error(int(kind), retry_after=int(value) if value else None)
+    except ValueError:
+        raise click.BadParameter(
+            f"unknown fault {text!r}", param_hint="--fault"
+        ) from None
 
 
 @main.command()

@@ -4,16 +4,24 @@ It speaks the SoftSwiss casino protocol from the provider's side: every
 request must carry a valid `X-REQUEST-SIGN` over its raw body, and every
 answer is signed the same way. `GET /games` is the gamegate extension the
 `softswiss` adapter reads its catalogue from.
+
+For resilience tests the API can misbehave on purpose: `Studio.inject`
+queues a `Fault` (hang, reset the connection, answer slowly, answer an
+error status, throttle with `Retry-After`) for the next launches or game
+lists, and `Studio.received` counts every request that arrived, faulted or
+not, so a test can count attempts at the provider's end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from html import escape
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
@@ -57,6 +65,46 @@ class LaunchedSession:
     urls: Mapping[str, str] | None = None
 
 
+FaultKind = Literal["hang", "reset", "slow", "status"]
+Endpoint = Literal["launch", "games"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One way for the studio's API to misbehave on a request.
+
+    `hang` never answers (until the studio is released or stopped); `reset`
+    reads the request and drops the connection without an answer; `slow`
+    waits `seconds`, then answers as usual; `status` answers `status`, with
+    `Retry-After: retry_after` when that is set.
+    """
+
+    kind: FaultKind
+    status: int = 500
+    seconds: float = 0.0
+    retry_after: int | None = None
+
+    @classmethod
+    def hang(cls) -> Fault:
+        """Never answer."""
+        return cls("hang")
+
+    @classmethod
+    def reset(cls) -> Fault:
+        """Drop the connection once the request has arrived."""
+        return cls("reset")
+
+    @classmethod
+    def slow(cls, seconds: float) -> Fault:
+        """Answer as usual, `seconds` late."""
+        return cls("slow", seconds=seconds)
+
+    @classmethod
+    def error(cls, status: int = 500, retry_after: int | None = None) -> Fault:
+        """Answer an error status, with `Retry-After` when given."""
+        return cls("status", status=status, retry_after=retry_after)
+
+
 class StudioRefusal(Exception):
     """A launch the studio refuses, with the protocol's code and HTTP status."""
 
@@ -88,10 +136,43 @@ class Studio:
         self.sessions: dict[str, LaunchedSession] = {}
         self._random = random.Random(seed)
         self._failures: list[int] = []
+        self.received: Counter[str] = Counter()
+        self._faults: dict[str, list[Fault]] = {"launch": [], "games": []}
+        self._standing: dict[str, Fault] = {}
+        self._released = asyncio.Event()
 
     def fail_launches(self, status: int, times: int = 1) -> None:
         """Answer the next `times` launches with HTTP `status` and code 500."""
         self._failures.extend([status] * times)
+
+    def inject(
+        self, fault: Fault, *, times: int | None = 1, on: Endpoint = "launch"
+    ) -> None:
+        """Misbehave on the next `times` requests to an endpoint; None: until cleared.
+
+        `launch` covers both real and demo launches; `games` the game list.
+        """
+        if times is None:
+            self._standing[on] = fault
+        else:
+            self._faults[on].extend([fault] * times)
+
+    def clear_faults(self) -> None:
+        """Behave again from now on, and let every hanging request end."""
+        self._faults = {"launch": [], "games": []}
+        self._standing.clear()
+        self.release()
+
+    def release(self) -> None:
+        """Let every hanging request end, with its connection dropped."""
+        self._released.set()
+        self._released = asyncio.Event()
+
+    def next_fault(self, endpoint: Endpoint) -> Fault | None:
+        """Return the fault the next request to an endpoint meets, if any."""
+        if self._faults[endpoint]:
+            return self._faults[endpoint].pop(0)
+        return self._standing.get(endpoint)
 
     def session_for(self, game_url: str) -> LaunchedSession:
         """Return the session a game URL from this studio opens."""
@@ -142,7 +223,7 @@ class Studio:
     @asynccontextmanager
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
         """Serve the studio's API over HTTP and yield its base URL."""
-        runner = web.AppRunner(create_app(self))
+        runner = web.AppRunner(create_app(self), shutdown_timeout=5.0)
         await runner.setup()
         try:
             site = web.TCPSite(runner, host, port)
@@ -151,6 +232,7 @@ class Studio:
             shown = f"[{host}]" if ":" in host else host
             yield f"http://{shown}:{bound_port}"
         finally:
+            self.clear_faults()
             await runner.cleanup()
 
 
@@ -198,7 +280,11 @@ async def _demo_launch(request: web.Request) -> web.Response:
 
 async def _launch(request: web.Request, demo: bool) -> web.Response:
     studio = request.app[STUDIO]
+    studio.received["demo" if demo else "sessions"] += 1
     body = await request.read()
+    fault = studio.next_fault("launch")
+    if fault is not None and (answer := await _misbehave(studio, request, fault)):
+        return answer
     if not same_signature(studio.sign(body), request.headers.get(SIGNATURE_HEADER)):
         return _answer(studio, 403, {"code": 403, "message": "Request sign mismatch"})
 
@@ -223,7 +309,11 @@ async def _launch(request: web.Request, demo: bool) -> web.Response:
 
 async def _games(request: web.Request) -> web.Response:
     studio = request.app[STUDIO]
+    studio.received["games"] += 1
     body = await request.read()
+    fault = studio.next_fault("games")
+    if fault is not None and (answer := await _misbehave(studio, request, fault)):
+        return answer
     if not same_signature(studio.sign(body), request.headers.get(SIGNATURE_HEADER)):
         return _answer(studio, 403, {"code": 403, "message": "Request sign mismatch"})
 
@@ -254,6 +344,32 @@ async def _game_page(request: web.Request) -> web.Response:
         text=f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{mode}</p>",
         content_type="text/html",
     )
+
+
+async def _misbehave(
+    studio: Studio, request: web.Request, fault: Fault
+) -> web.Response | None:
+    """Act out a fault; return the answer to send, or None to answer as usual."""
+    if fault.kind == "slow":
+        await asyncio.sleep(fault.seconds)
+        return None
+    if fault.kind == "status":
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = str(fault.retry_after)
+        answer = _answer(
+            studio, fault.status, {"code": 500, "message": "Unknown error"}
+        )
+        answer.headers.update(headers)
+        return answer
+
+    if fault.kind == "hang":
+        await studio._released.wait()
+    if request.transport is not None:
+        request.transport.abort()
+
+    # Nothing can be written on an aborted connection; aiohttp drops this.
+    return web.Response(status=500)
 
 
 def _answer(studio: Studio, status: int, document: Mapping[str, Any]) -> web.Response:

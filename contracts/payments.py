@@ -206,7 +206,10 @@ class PaymentEvent:
     `event_id` is the provider's identity of the event, the key the gateway
     deduplicates on. `payment_id` is the gateway's id where the provider
     echoes it, `provider_reference` the provider's. `amount` is what the
-    event says moved, where it says so.
+    event says moved, where it says so. `player` is the player reference
+    where the provider names a player instead of a payment: a deposit to a
+    permanent address arrives with `payment_id` None, and the gateway opens
+    a payment for it, keyed by `provider_reference`.
     """
 
     event_id: str
@@ -216,6 +219,7 @@ class PaymentEvent:
     amount: Money | None = None
     occurred_at: datetime | None = None
     reason: str = ""
+    player: str | None = None
 
 
 class PaymentFailure(ProviderError):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import yaml
 from aiohttp import web
 from rich.console import Console
 from rich.progress import Progress
@@ -39,6 +40,8 @@ from gateway.plugins import load_adapters
 OPERATOR = "demo-casino"
 PLAYER = "demo-player"
 PROVIDER = "studio-direct"
+HUB = "studio-via-hub"
+HUB_TOKEN = "demo-aggregator-token"
 CURRENCY = "EUR"
 FUNDING = "50.00"
 
@@ -69,6 +72,13 @@ class Setup:
     api_key: str
     wallet_url: str | None = None
     wallet_secret: str = ""
+    hub_url: str = ""
+    admin_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+    @property
+    def config_path(self) -> Path:
+        """The config file the gateway runs on, edited to move the game."""
+        return self.folder / "gamegate.yaml"
 
 
 def run_demo(
@@ -95,8 +105,15 @@ async def _demo(rounds: int, seed: int, console: Console, wallet: str) -> int:
             studio_url = await stack.enter_async_context(
                 run_simulator(auth_token, casino_id=OPERATOR, seed=seed)
             )
+            hub_url = await stack.enter_async_context(
+                run_simulator(HUB_TOKEN, casino_id=OPERATOR, seed=seed)
+            )
             setup = Setup(
-                Path(folder), studio_url, auth_token, secrets.token_urlsafe(24)
+                Path(folder),
+                studio_url,
+                auth_token,
+                secrets.token_urlsafe(24),
+                hub_url=hub_url,
             )
             if wallet == "operator":
                 secret = secrets.token_urlsafe(24)
@@ -105,7 +122,12 @@ async def _demo(rounds: int, seed: int, console: Console, wallet: str) -> int:
                     run_wallet(secret, wallet_db)
                 )
                 setup = replace(setup, wallet_url=wallet_url, wallet_secret=secret)
-            app = build_app(_config(setup), load_adapters())
+            app = build_app(
+                _config(setup, serving=PROVIDER),
+                load_adapters(),
+                config_path=setup.config_path,
+                environ={},
+            )
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
@@ -115,6 +137,7 @@ async def _demo(rounds: int, seed: int, console: Console, wallet: str) -> int:
             if setup.wallet_url:
                 console.print(f"the casino's wallet on {setup.wallet_url}")
             checks = await _play(app, gateway_url, setup, rounds, seed, console)
+            await _switch(gateway_url, setup, checks, console)
 
     for sentence, held in checks.results:
         console.print(
@@ -123,9 +146,11 @@ async def _demo(rounds: int, seed: int, console: Console, wallet: str) -> int:
     return 0 if checks.passed else 1
 
 
-def _config(setup: Setup) -> Config:
+def _config(setup: Setup, serving: str) -> Config:
+    """Write the demo's config with the game routed to `serving`, and load it."""
     data: dict[str, object] = {
         "database": f"sqlite:///{setup.folder / 'gamegate.db'}",
+        "admin": {"api_keys": [setup.admin_key]},
         "operators": [{"name": OPERATOR, "api_keys": [setup.api_key]}],
         "providers": {
             PROVIDER: {
@@ -133,9 +158,15 @@ def _config(setup: Setup) -> Config:
                 "base_url": setup.studio_url,
                 "auth_token": setup.auth_token,
                 "casino_id": OPERATOR,
-            }
+            },
+            HUB: {
+                "adapter": "softswiss",
+                "base_url": setup.hub_url,
+                "auth_token": HUB_TOKEN,
+                "casino_id": OPERATOR,
+            },
         },
-        "routes": {"games": [{"match": {"game": "example-studio:*"}, "use": PROVIDER}]},
+        "routes": {"games": [{"match": {"game": "example-studio:*"}, "use": serving}]},
     }
     if setup.wallet_url:
         data["wallet"] = {
@@ -143,7 +174,59 @@ def _config(setup: Setup) -> Config:
             "url": setup.wallet_url,
             "secret": setup.wallet_secret,
         }
+    setup.config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return parse_config(data, load_adapters(), {})
+
+
+async def _switch(
+    gateway_url: str, setup: Setup, checks: Checks, console: Console
+) -> None:
+    """Move the game to the aggregator by editing the config, mid-round."""
+    user_id = player_ref(OPERATOR, PLAYER)
+    operator = {"Authorization": f"Bearer {setup.api_key}"}
+    async with (
+        httpx.AsyncClient(base_url=gateway_url, headers=operator) as casino,
+        StudioClient(f"{gateway_url}/providers/{PROVIDER}/", setup.auth_token) as old,
+        StudioClient(f"{gateway_url}/providers/{HUB}/", HUB_TOKEN) as hub,
+    ):
+        before = await _balance(casino)
+        bet = await old.bet(user_id, CURRENCY, 100, round_id="demo-switch-round")
+        _config(setup, serving=HUB)
+        reloaded = await casino.post(
+            "/admin/reload", headers={"Authorization": f"Bearer {setup.admin_key}"}
+        )
+        launch = await casino.post(
+            "/v1/sessions",
+            json={"player": PLAYER, "game": DEFAULT_GAME, "currency": CURRENCY},
+        )
+        win = await old.win(user_id, CURRENCY, 250, round_id="demo-switch-round")
+        there = await hub.play_round(user_id, CURRENCY, bet=50, win=100)
+        after = await _balance(casino)
+
+    served = launch.json().get("provider") if launch.status_code == 201 else None
+    console.print(
+        f"config edited and reloaded: {DEFAULT_GAME} now launches on {served}"
+    )
+    checks.add(
+        f"after the config edit the game launched on {HUB}",
+        reloaded.status_code == 200 and served == HUB,
+    )
+    checks.add(
+        f"the round opened before the edit settled on {PROVIDER}", bet.ok and win.ok
+    )
+    checks.add(
+        "the switch moved money exactly: -1.00 +2.50 -0.50 +1.00",
+        not there.refused and before is not None and after == before + 200,
+    )
+
+
+async def _balance(casino: httpx.AsyncClient) -> int | None:
+    answer = await casino.get(
+        f"/v1/players/{PLAYER}/balance", params={"currency": CURRENCY}
+    )
+    if answer.status_code != 200:
+        return None
+    return CurrencyTable().parse(answer.json()["balance"], CURRENCY).minor
 
 
 def _bound_url(runner: web.AppRunner) -> str:
@@ -230,7 +313,9 @@ async def _rounds(
     user_id = player_ref(OPERATOR, PLAYER)
     records: list[RoundRecord] = []
     retransmitted: list[tuple[str, bool]] = []
-    refused_at = rounds // 2
+    # The retransmission (second round) and the refused bet never share a
+    # round, so each shows on its own for any run of three rounds or more.
+    refused_at = max(2, rounds // 2)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("playing rounds", total=rounds)
         for number in range(rounds):
@@ -239,7 +324,7 @@ async def _rounds(
             bet = balance + 1 if oversized and balance is not None else None
             record = await studio.play_round(user_id, CURRENCY, bet=bet)
             records.append(record)
-            if number == 2:
+            if number == 1:
                 retransmitted.append(await _retransmit(studio, record))
             progress.advance(task)
 

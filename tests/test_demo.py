@@ -23,6 +23,7 @@ def test_demo_plays_rounds_and_the_ledger_balances() -> None:
     assert "start 50.00 + credits" in text
     assert "bet refused, rolled back" in text
     assert "answered as a replay" in text
+    assert "after the config edit the game launched on studio-via-hub" in text
 
 
 def test_demo_command_exits_zero_from_a_fresh_process() -> None:

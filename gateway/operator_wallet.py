@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -282,22 +283,40 @@ class OperatorWalletClient:
         return await self._call(method, path, orjson.dumps(document))
 
     async def _call(self, method: str, path: str, body: bytes) -> dict[str, Any]:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_random_exponential(multiplier=_BACKOFF_FIRST, max=_BACKOFF_MAX),
-            retry=retry_if_exception_type(_RETRYABLE),
-            reraise=True,
-        )
         deadline = asyncio.timeout(self._deadline)
         try:
             async with deadline:
-                answer: dict[str, Any] = await retrying(self._send, method, path, body)
+                # Nearly every call succeeds at once, so the first attempt
+                # skips building tenacity's machinery, a tenth of the CPU
+                # time of a callback in operator wallet mode.
+                try:
+                    answer = await self._send(method, path, body)
+                except _RETRYABLE:
+                    if self._attempts == 1:
+                        raise
+                    answer = await self._retry(method, path, body)
         except _RETRYABLE as error:
             if deadline.expired():
                 reason = f"no answer within {self._deadline}s"
             else:
                 reason = f"{self._attempts} attempts failed, last: {_describe(error)}"
             raise WalletUnavailable(path, reason) from error
+
+        return answer
+
+    async def _retry(self, method: str, path: str, body: bytes) -> dict[str, Any]:
+        # The first attempt failed: wait as tenacity would have after it, then
+        # let tenacity run the others, its waits doubled to stay in step.
+        await asyncio.sleep(random.uniform(0, min(_BACKOFF_FIRST, _BACKOFF_MAX)))
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts - 1),
+            wait=wait_random_exponential(
+                multiplier=2 * _BACKOFF_FIRST, max=_BACKOFF_MAX
+            ),
+            retry=retry_if_exception_type(_RETRYABLE),
+            reraise=True,
+        )
+        answer: dict[str, Any] = await retrying(self._send, method, path, body)
 
         return answer
 

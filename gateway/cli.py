@@ -108,7 +108,7 @@ def database() -> None:
 @CONFIG
 def upgrade(config_path: Path) -> None:
     """Apply every pending migration to the configured database."""
-    config, _ = _load(config_path)
+    config, _ = _load(config_path, quiet=True)
     applied = db.upgrade(config.database)
     click.echo(f"applied {len(applied)} migration(s)" if applied else "up to date")
 
@@ -117,7 +117,7 @@ def upgrade(config_path: Path) -> None:
 @CONFIG
 def prune(config_path: Path) -> None:
     """Delete settled ledger history older than `retention.days`."""
-    config, _ = _load(config_path)
+    config, _ = _load(config_path, quiet=True)
     pruned = asyncio.run(_prune(config))
     click.echo(
         f"pruned {pruned.transactions} transaction(s), {pruned.rounds} round(s),"
@@ -145,7 +145,7 @@ async def _prune(config: Config) -> Pruned:
 )
 def reconcile(config_path: Path, older_than: float) -> None:
     """Resolve operations whose answer from the casino's wallet never came."""
-    config, _ = _load(config_path)
+    config, _ = _load(config_path, quiet=True)
     if not isinstance(config.wallet, OperatorWalletConfig):
         click.echo("gamegate: reconcile needs wallet.mode: operator", err=True)
         sys.exit(2)

@@ -78,7 +78,10 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
         context_class=dict,
         logger_factory=structlog.WriteLoggerFactory(file=stream),
-        cache_logger_on_first_use=True,
+        # Loggers are not cached: the callback path logs only refusals, and
+        # an uncached logger follows every later configuration (a reload, a
+        # command that logs to stderr, a test capturing the log).
+        cache_logger_on_first_use=False,
     )
 
     _route_standard_library(

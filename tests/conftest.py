@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import pytest
+import structlog
 
 from gateway import db as database
 from gateway.ledger import Ledger
@@ -50,6 +51,14 @@ def with_search_path(dsn: str, schema: str) -> str:
     query.append(("options", f"-csearch_path={schema}"))
 
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> Iterator[None]:
+    """Give each test structlog's defaults, whatever an earlier test configured."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -63,12 +63,17 @@ _SQLITE_UNIQUE = {
 # both the callback rate and its p99. `_Checkpointer` runs those checkpoints
 # in a thread of its own instead, so a commit only appends to the WAL. A
 # passive checkpoint never finishes while writes keep coming, so past
-# `WAL_RESTART_FRAMES` it catches up once more and restarts the WAL, holding
-# writers back only for the short remainder. Durability is unchanged: with
-# synchronous=NORMAL the WAL is synced at every checkpoint, whoever runs it.
+# `WAL_RESTART_FRAMES` it catches up once more and asks the event loop's
+# thread to restart the WAL right after its next commit: the short remainder
+# then stalls one callback for a few milliseconds, where a restart from the
+# thread would make the writer sleep in SQLite's busy handler, which waits in
+# steps of up to 100 ms. Durability is unchanged: with synchronous=NORMAL
+# the WAL is synced at every checkpoint, whoever runs it.
 CHECKPOINT_SECONDS = 0.1
 WAL_RESTART_FRAMES = 16384
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+SQLITE_BUSY_SECONDS = 30.0
+RESTART_BUSY_MILLISECONDS = 5
 
 
 class Conflict(Exception):
@@ -181,7 +186,10 @@ class SqliteDatabase(Database):
     async def open(self) -> None:
         """Open the connection in WAL mode with foreign keys enforced."""
         connection = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=SQLITE_BUSY_SECONDS,
         )
         (mode,) = connection.execute("PRAGMA journal_mode=WAL").fetchone()
         # NORMAL in WAL mode survives a killed process; only a power loss can
@@ -216,6 +224,8 @@ class SqliteDatabase(Database):
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+            if self._checkpointer is not None and self._checkpointer.restart_due:
+                self._checkpointer.restart(connection)
 
     async def one(self, sql: str, *params: object) -> Row | None:
         """Return the first row of a read outside any transaction."""
@@ -239,15 +249,36 @@ class _Checkpointer(threading.Thread):
         super().__init__(name="gamegate-sqlite-checkpoint", daemon=True)
         self._path = path
         self._stopping = threading.Event()
+        # Set here once the WAL is long; the event loop's thread restarts it
+        # and clears it, and this thread leaves the file alone meanwhile.
+        self.restart_due = False
 
     def run(self) -> None:
         """Checkpoint until stopped, with a connection of the thread's own."""
         connection = sqlite3.connect(self._path, isolation_level=None, timeout=30.0)
         try:
             while not self._stopping.wait(CHECKPOINT_SECONDS):
-                self._checkpoint(connection)
+                if not self.restart_due:
+                    self._checkpoint(connection)
         finally:
             connection.close()
+
+    def restart(self, connection: sqlite3.Connection) -> None:
+        """Restart the WAL on the writer's connection, between two transactions.
+
+        A reader in another process may still use the WAL; rather than stall
+        the event loop waiting for it, the restart gives up within a few
+        milliseconds and a later one tries again.
+        """
+        try:
+            connection.execute(f"PRAGMA busy_timeout={RESTART_BUSY_MILLISECONDS}")
+            connection.execute("PRAGMA wal_checkpoint(RESTART)")
+        except sqlite3.Error as error:
+            log.warning("db.checkpoint_failed", error=str(error))
+        finally:
+            busy = round(SQLITE_BUSY_SECONDS * 1000)
+            connection.execute(f"PRAGMA busy_timeout={busy}")
+            self.restart_due = False
 
     def stop(self) -> None:
         """Stop after the checkpoint in progress, if any."""
@@ -261,7 +292,7 @@ class _Checkpointer(threading.Thread):
             ).fetchone()
             if frames > WAL_RESTART_FRAMES:
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                connection.execute("PRAGMA wal_checkpoint(RESTART)")
+                self.restart_due = True
         except sqlite3.Error as error:
             # The next round tries again; until one succeeds the WAL grows.
             log.warning("db.checkpoint_failed", error=str(error))

@@ -83,6 +83,7 @@ class Metrics:
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]]
         self._request_children = {}
         self._outcome_children: dict[tuple[str, str, str], Counter] = {}
+        self._overhead_children: dict[str, Histogram] = {}
 
         self.http_requests = Counter(
             "http_requests",
@@ -302,7 +303,11 @@ class Metrics:
 
     def observe_overhead(self, operation: str, seconds: float) -> None:
         """Record the gateway's own time on one request of an operation."""
-        self.gateway_overhead_seconds.labels(operation).observe(max(seconds, 0.0))
+        child = self._overhead_children.get(operation)
+        if child is None:
+            child = self.gateway_overhead_seconds.labels(operation)
+            self._overhead_children[operation] = child
+        child.observe(max(seconds, 0.0))
 
     def observe_wallet_call(self, operation: str, seconds: float) -> None:
         """Record one call to the casino's wallet (`operation` names it in code)."""

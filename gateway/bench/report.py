@@ -311,7 +311,7 @@ def plot(results: Sequence[Result], path: Path) -> bool:
     except ImportError:
         return False
 
-    figure, axes = pyplot.subplots(figsize=(9, 5.5))
+    figure, axes = pyplot.subplots(figsize=(12, 5.5))
     for result in results:
         ordered = sorted(v * 1000 for v in result.samples if not math.isnan(v))
         if len(ordered) < 10:
@@ -327,7 +327,7 @@ def plot(results: Sequence[Result], path: Path) -> bool:
     axes.set_ylabel("latency, ms (from the scheduled send time)")
     axes.set_title("gamegate: latency at a fixed offered load")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     pyplot.close(figure)

@@ -313,7 +313,7 @@ def measure_ceiling(run: Run, generator: dict[str, float]) -> Result:
         generator["generator's top rate against the trivial upstream"] = (
             top.achieved_rate
         )
-        generator["wrk against the ceiling"] = saturated.rate
+        generator["wrk's rate against the ceiling"] = saturated.rate
 
     result = _result("ceiling (bare aiohttp)", saturated, fixed, watch, None)
     result.cpu_per_request = _per_request(spent, saturated)

@@ -40,8 +40,9 @@ SIGNATURE_HEADER = "X-REQUEST-SIGN"
 AUTHORIZATION = "Authorization"
 CONNECTIONS = 64
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-# Bodies prepared per second of saturation run, beyond the ceiling's rate: a
-# gateway path without an outbound call may outrun the ceiling itself.
+# Fresh bets prepared for a saturation run: this many times the ceiling's
+# rate (4,000/s at least) for its length, since a gateway path without an
+# outbound call may outrun the ceiling itself.
 _HEADROOM = 2.5
 
 
@@ -172,11 +173,9 @@ def run_bench(options: Options, echo: Callable[[str], None] = print) -> Report:
         except PermissionError:
             raise BenchError(f"--nice {options.nice} needs root") from None
     cores = usable_cores()
-    layout = (
-        Layout(server={cores[0]}, load=set(cores[1:]))
-        if len(cores) > 1
-        else (Layout(server=None, load=None))
-    )
+    layout = Layout(server=None, load=None)
+    if len(cores) > 1:
+        layout = Layout(server={cores[0]}, load=set(cores[1:]))
     if layout.load:
         os.sched_setaffinity(0, layout.load)
     options.out.mkdir(parents=True, exist_ok=True)
@@ -489,7 +488,8 @@ def measure_workers(run: Run, dsn: str, notes: list[str]) -> list[Result]:
         notes.append(
             f"two workers answered {gain:.2f}x the callbacks of one on PostgreSQL;"
             " nothing was pinned there, so the workers, PostgreSQL, wrk and the"
-            " upstreams all shared the machine's cores"
+            " upstreams all shared the machine's cores; the peak RSS of two"
+            " workers includes their parent process"
         )
 
     return results

@@ -75,7 +75,7 @@ def serve(
 ) -> None:
     """Run the gateway until interrupted."""
     from gateway.app import build_app
-    from gateway.workers import check_workers, run_workers
+    from gateway.workers import check_workers, run_workers, stop_with_parent
 
     config, registry = _load(config_path)
     host = host or config.listen.host
@@ -90,6 +90,8 @@ def serve(
             click.echo(f"gamegate: invalid config: {error.message}", err=True)
             sys.exit(2)
     app = build_app(config, registry, config_path=config_path, sighup=True)
+    if is_worker:
+        stop_with_parent(app)
     # What is built by now lives as long as the process. Frozen, it is left
     # out of the collector's full passes, which otherwise stall the event
     # loop for tens of milliseconds now and then.

@@ -16,18 +16,22 @@ take turns; `check_workers` refuses that configuration.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
 import structlog
+from aiohttp import web
 from prometheus_client import multiprocess
 
 from contracts.errors import ConfigError
@@ -37,7 +41,9 @@ from gateway.metrics import MULTIPROCESS_VARIABLE
 
 log = structlog.get_logger(__name__)
 
-MAX_WORKERS = 64
+STOP_SECONDS = 20.0
+WAIT_SECONDS = 0.1
+PARENT_CHECK_SECONDS = 1.0
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -111,38 +117,75 @@ def reserved_port(host: str, port: int) -> Iterator[int]:
 
 
 def _supervise(children: dict[int, subprocess.Popen[bytes]], folder: str) -> int:
-    stopping = False
+    stop_by: float | None = None
+
+    def stop_all() -> None:
+        nonlocal stop_by
+        if stop_by is None:
+            stop_by = time.monotonic() + STOP_SECONDS
+        for child in children.values():
+            _signal(child, signal.SIGTERM)
 
     def forward(number: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        if number != signal.SIGHUP:
-            stopping = True
-        sent = signal.SIGTERM if number == signal.SIGINT else number
-        for child in children.values():
-            _signal(child, sent)
+        if number == signal.SIGHUP:
+            for child in children.values():
+                _signal(child, signal.SIGHUP)
+        else:
+            stop_all()
 
     previous = {number: signal.signal(number, forward) for number in _FORWARDED}
     status = 0
     try:
         while children:
-            pid, code = os.wait()
-            child = children.pop(pid, None)
-            if child is None:
+            pid, code = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                # A worker told to stop during its own start-up may never
+                # finish shutting down; past the grace period it is killed.
+                if stop_by is not None and time.monotonic() > stop_by:
+                    for child in children.values():
+                        _signal(child, signal.SIGKILL)
+                time.sleep(WAIT_SECONDS)
                 continue
+            if pid not in children:
+                continue
+            child = children.pop(pid)
             child.returncode = os.waitstatus_to_exitcode(code)
             # Its live gauges go with it; its counters stay in the sums.
             multiprocess.mark_process_dead(pid, folder)  # type: ignore[no-untyped-call]
-            if not stopping:
+            if stop_by is None:
                 log.error("gateway.worker.died", pid=pid, status=child.returncode)
-                stopping = True
                 status = 1
-                for other in children.values():
-                    _signal(other, signal.SIGTERM)
+                stop_all()
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
 
     return status
+
+
+def stop_with_parent(app: web.Application) -> None:
+    """Make a worker stop itself once the process that started it is gone.
+
+    A parent killed outright (SIGKILL) cannot stop its workers; they would
+    go on holding the port with nobody to restart or stop them.
+    """
+    parent = os.getppid()
+
+    async def watching(app: web.Application) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(_watch_parent(parent))
+        yield
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+    app.cleanup_ctx.append(watching)
+
+
+async def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        await asyncio.sleep(PARENT_CHECK_SECONDS)
+    log.warning("gateway.worker.orphaned", parent=parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _signal(child: subprocess.Popen[bytes], number: int) -> None:

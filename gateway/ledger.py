@@ -83,6 +83,13 @@ _FIND_TRANSACTION = (
     " state, processed_at FROM transactions"
     " WHERE provider = ? AND provider_transaction_id = ?"
 )
+CLOSE_ROUND: Final = (
+    "INSERT INTO rounds"
+    " (provider, round_id, player_id, closed, opened_at, closed_at)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, round_id) DO UPDATE"
+    " SET closed = excluded.closed, closed_at = excluded.closed_at"
+    " WHERE rounds.closed = ?"
+)
 _FIND_ACCOUNT = (
     "SELECT p.id, p.blocked, b.amount FROM players p JOIN balances b"
     " ON b.player_id = p.id AND b.currency = ?"
@@ -769,11 +776,7 @@ async def _store_balance(batch: _Batch) -> None:
 async def _close_round(batch: _Batch, round_id: str) -> None:
     await _round_closed(batch, round_id)
     await batch.tx.run(
-        "INSERT INTO rounds"
-        " (provider, round_id, player_id, closed, opened_at, closed_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, round_id) DO UPDATE"
-        " SET closed = excluded.closed, closed_at = excluded.closed_at"
-        " WHERE rounds.closed = ?",
+        CLOSE_ROUND,
         batch.provider,
         round_id,
         batch.player_id,

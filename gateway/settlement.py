@@ -41,6 +41,7 @@ from gateway import clock
 from gateway.db import Database
 from gateway.ledger import (
     APPLIED,
+    CLOSE_ROUND,
     FENCING,
     PENDING,
     ROLLED_BACK,
@@ -450,12 +451,7 @@ class RemoteWallet:
         now = clock.to_text(clock.now())
         async with self._db.transaction() as tx:
             await tx.run(
-                "INSERT INTO rounds"
-                " (provider, round_id, player_id, closed, opened_at, closed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, round_id)"
-                " DO UPDATE SET closed = excluded.closed,"
-                " closed_at = excluded.closed_at"
-                " WHERE rounds.closed = ?",
+                CLOSE_ROUND,
                 provider,
                 round_id,
                 player_id,
